@@ -1,0 +1,287 @@
+"""The only module that talks to Milvus: schema, upsert, search, delete.
+
+Every call runs in a worker thread so the event loop stays free. A collection records the
+embedder that built it (name and dimension) in its description, so a search with another
+embedder fails clearly instead of returning garbage.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import anyio
+
+from tools.errors import UserError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+TEXT_MAX = 65535
+SOURCE_MAX = 4096
+OUTPUT_FIELDS = ["source", "title", "headings", "text", "chunk_index", "content_hash"]
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection was built with."""
+
+    name: str
+    embedder: str
+    dim: int
+    hybrid: bool
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result as Milvus returns it."""
+
+    chunk_id: str
+    score: float
+    fields: dict[str, Any]
+
+
+def quote(value: str) -> str:
+    """A Milvus expression string literal; refuses characters Milvus cannot escape."""
+    if _CONTROL.search(value):
+        raise UserError("Filter values may not contain control characters (newlines, tabs, NUL)")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def glob_to_like(pattern: str) -> tuple[str, bool]:
+    """A `like` pattern matching a superset of the glob, and whether it is exact.
+
+    `*` becomes `%` and `?` becomes `_`. Milvus `like` cannot escape `%` or `_`, and has no
+    character classes, so those make the pattern inexact: results are then checked with
+    fnmatch in Python.
+    """
+    exact = not any(c in pattern for c in "%_[]")
+    like = re.sub(r"\[[^\]]*\]", "_", pattern).replace("*", "%").replace("?", "_")
+    return like, exact
+
+
+def check_collection_name(name: str) -> str:
+    """Collection names: letters, digits and underscores, starting with a letter or underscore."""
+    if not _NAME.match(name):
+        raise UserError(
+            f"Invalid collection name {name!r}: use letters, digits and underscores, starting with a letter or underscore"
+        )
+    return name
+
+
+class Store:
+    """A Milvus connection (Lite file, server or Zilliz Cloud), opened on first use."""
+
+    def __init__(self, uri: str, token: str | None = None, db_name: str | None = None) -> None:
+        self.uri = uri
+        self._token = token or ""
+        self._db_name = db_name or ""
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._loaded: set[str] = set()
+        self._info: dict[str, CollectionInfo] = {}
+
+    @property
+    def is_lite(self) -> bool:
+        return not re.match(r"^[a-z]+://", self.uri)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(partial(self._call, fn, *args, **kwargs))
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from pymilvus import MilvusException
+
+        try:
+            return fn(self._connected(), *args, **kwargs)
+        except MilvusException as exc:
+            raise UserError(f"Milvus at {self._where()} failed: {exc.message or exc}") from exc
+
+    def _where(self) -> str:
+        return str(Path(self.uri).resolve()) if self.is_lite else self.uri
+
+    def _connected(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._open()
+            return self._client
+
+    def _open(self) -> Any:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import ConnectionConfigException, MilvusException
+
+        if self.is_lite:
+            Path(self.uri).resolve().parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return MilvusClient(uri=self.uri, token=self._token, db_name=self._db_name)
+        except ConnectionConfigException as exc:
+            if self.is_lite:
+                raise UserError(
+                    f"The Milvus Lite file {self._where()} is already open in another process. Milvus Lite allows "
+                    "one process per file: stop the other one, use another MILVUS_URI file, or serve the file to "
+                    "both (`milvus-lite server`) and set MILVUS_URI=http://127.0.0.1:19530"
+                ) from exc
+            raise UserError(f"Could not connect to Milvus at {self.uri}: {exc.message or exc}") from exc
+        except MilvusException as exc:
+            raise UserError(f"Could not connect to Milvus at {self._where()}: {exc.message or exc}") from exc
+
+    async def connect(self) -> None:
+        """Open the connection now rather than on the first call."""
+        await anyio.to_thread.run_sync(self._connected)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # collections
+
+    async def info(self, name: str) -> CollectionInfo | None:
+        """The collection's embedder and capabilities, or None when it does not exist."""
+        if name in self._info:
+            return self._info[name]
+        return await self._run(self._describe, check_collection_name(name))
+
+    def _describe(self, client: Any, name: str) -> CollectionInfo | None:
+        if not client.has_collection(name):
+            return None
+        desc = client.describe_collection(name)
+        try:
+            meta = json.loads(desc.get("description") or "{}")
+        except json.JSONDecodeError:
+            meta = {}
+        if "embedder" not in meta:
+            raise UserError(f"Collection {name!r} was not made by this server (it has no embedder record)")
+        fields = {f["name"] for f in desc.get("fields", [])}
+        info = CollectionInfo(name, meta["embedder"], int(meta["dim"]), "sparse" in fields)
+        self._ensure_loaded(client, name)
+        self._info[name] = info
+        return info
+
+    def _ensure_loaded(self, client: Any, name: str) -> None:
+        if name not in self._loaded:
+            client.load_collection(name)
+            self._loaded.add(name)
+
+    async def ensure(self, name: str, embedder: str, dim: int) -> CollectionInfo:
+        """The collection, created on first use; refuses one built by another embedder."""
+        info = await self.info(name)
+        if info is None:
+            info = await self._run(self._create, name, embedder, dim)
+        check_embedder(info, embedder, dim)
+        return info
+
+    def _create(self, client: Any, name: str, embedder: str, dim: int) -> CollectionInfo:
+        from pymilvus import DataType, Function, FunctionType
+
+        meta = json.dumps({"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION})
+        schema = client.create_schema(auto_id=False, description=meta)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True)
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_field("source", DataType.VARCHAR, max_length=SOURCE_MAX)
+        schema.add_field("title", DataType.VARCHAR, max_length=1024)
+        schema.add_field("headings", DataType.JSON)
+        schema.add_field("chunk_index", DataType.INT64)
+        schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+        schema.add_function(
+            Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"])
+        )
+        index = client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+        log.info("created collection %s (%s, dim %d)", name, embedder, dim)
+        self._ensure_loaded(client, name)
+        info = CollectionInfo(name, embedder, dim, True)
+        self._info[name] = info
+        return info
+
+    # rows
+
+    async def existing(self, name: str, sources: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The id, content hash and index of every stored chunk of these sources."""
+        if not sources:
+            return {}
+        expr = "source in [" + ", ".join(quote(s) for s in sources) + "]"
+        rows = await self._run(self._query_all, name, expr, ["id", "source", "content_hash", "chunk_index"])
+        found: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            found.setdefault(row["source"], []).append(row)
+        return found
+
+    def _query_all(self, client: Any, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        iterator = client.query_iterator(name, batch_size=1000, filter=expr, output_fields=fields)
+        rows: list[dict[str, Any]] = []
+        try:
+            while batch := iterator.next():
+                rows.extend(batch)
+        finally:
+            iterator.close()
+        return rows
+
+    async def vectors(self, name: str, ids: list[str]) -> dict[str, list[float]]:
+        """Stored vectors by chunk id (to move a chunk without embedding it again)."""
+        if not ids:
+            return {}
+        expr = "id in [" + ", ".join(quote(i) for i in ids) + "]"
+        rows = await self._run(self._query_all, name, expr, ["id", "vector"])
+        return {r["id"]: list(r["vector"]) for r in rows}
+
+    async def upsert(self, name: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self._run(lambda client: client.upsert(name, rows))
+
+    async def delete_ids(self, name: str, ids: list[str]) -> None:
+        if ids:
+            expr = "id in [" + ", ".join(quote(i) for i in ids) + "]"
+            await self._run(lambda client: client.delete(name, filter=expr))
+
+    async def flush(self, name: str) -> None:
+        """Seal new rows so searches use the index (Milvus Lite scans unflushed rows slowly)."""
+        await self._run(lambda client: client.flush(name))
+
+    async def count(self, name: str) -> int:
+        rows = await self._run(lambda client: client.query(name, filter="", output_fields=["count(*)"]))
+        return int(rows[0]["count(*)"])
+
+    # search
+
+    async def search_dense(self, name: str, vector: list[float], limit: int, source_glob: str | None = None) -> list[Hit]:
+        """Nearest chunks by cosine similarity, optionally only from sources matching a glob."""
+        expr, exact = "", True
+        if source_glob:
+            like, exact = glob_to_like(source_glob)
+            expr = f"source like {quote(like)}"
+        fetch = limit if exact else limit * 4
+        result = await self._run(
+            lambda client: client.search(
+                name, [vector], anns_field="vector", limit=fetch, filter=expr, output_fields=OUTPUT_FIELDS,
+                search_params={"metric_type": "COSINE"},
+            )
+        )
+        hits = [Hit(str(h["id"]), float(h["distance"]), h["entity"]) for h in result[0]]
+        if not exact:
+            hits = [h for h in hits if fnmatch.fnmatchcase(h.fields["source"], source_glob or "*")]
+        return hits[:limit]
+
+
+def check_embedder(info: CollectionInfo, embedder: str, dim: int) -> None:
+    """Refuse to mix vectors from different embedders in one collection."""
+    if info.embedder != embedder or (dim and info.dim != dim):
+        raise UserError(
+            f"Collection {info.name!r} was built with embedder {info.embedder} ({info.dim} dims), but this server "
+            f"uses {embedder} ({dim or 'unknown'} dims). Use the same EMBEDDING_PROVIDER/EMBEDDING_MODEL, or another "
+            "collection (MILVUS_COLLECTION or the `collection` argument)"
+        )
