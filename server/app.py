@@ -1,0 +1,103 @@
+"""The MCP server: registers the tools as thin wrappers over `tools/`, and nothing more."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Annotated, TypeVar
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import ToolAnnotations
+from pydantic import Field
+
+from server.settings import Settings
+from tools import ingest, search
+from tools.errors import UserError
+from tools.services import ProgressFn, Services
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+INSTRUCTIONS = """Search and answer questions over documents stored in Milvus.
+Use search_milvus_docs to find passages (with sources and section headings), and
+ingest_documents to add Markdown or text files to the index."""
+
+Collection = Annotated[
+    str | None, Field(description="Collection to use; default: the server's MILVUS_COLLECTION")
+]
+
+
+async def _answer(call: Awaitable[T]) -> T:
+    """Run a tool body; turn failures people can act on into readable tool errors."""
+    try:
+        return await call
+    except UserError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _progress(ctx: Context) -> ProgressFn:
+    async def report(progress: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(progress, total, message)
+
+    return report
+
+
+def create_server(settings: Settings, services: Services | None = None) -> MCPServer:
+    """An MCPServer with the tools registered; heavy parts load in the background after start."""
+    services = services or settings.services()
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_warm_up, services)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+        services.store.close()
+
+    mcp = MCPServer(name="milvus-qwen", instructions=INSTRUCTIONS, lifespan=lifespan)
+
+    @mcp.tool(
+        title="Ingest documents",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+    )
+    async def ingest_documents(
+        paths: Annotated[
+            list[str], Field(description="Files, folders (recursive) or globs such as docs/**/*.md, inside INGEST_ROOTS")
+        ],
+        ctx: Context,
+        collection: Collection = None,
+    ) -> ingest.IngestResult:
+        """Load Markdown and text files into Milvus: chunk by headings, embed, store.
+        Unchanged files are skipped; changed files have their chunks replaced."""
+        return await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx)))
+
+    @mcp.tool(
+        title="Search the documents",
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
+    )
+    async def search_milvus_docs(
+        query: Annotated[str, Field(description="The question or words to search for")],
+        top_k: Annotated[int, Field(description=f"How many chunks to return (1-{search.MAX_TOP_K})")] = 3,
+        source: Annotated[
+            str | None, Field(description="Only sources matching this glob, e.g. en/faq/*.md")
+        ] = None,
+        collection: Collection = None,
+    ) -> search.SearchResponse:
+        """Find the document chunks most relevant to a query, with scores, sources and section headings."""
+        return await _answer(search.search_milvus_docs(services, query, top_k, source, collection))
+
+    return mcp
+
+
+async def _warm_up(services: Services) -> None:
+    """Load the embedder and open Milvus so the first tool call is fast; failures surface on that call."""
+    try:
+        await services.embedder.warm_up()
+        await services.store.connect()
+    except Exception as exc:  # reported again, clearly, by the first tool call that needs the part
+        log.warning("warm-up failed: %s", exc)

@@ -1,0 +1,95 @@
+"""Every setting in one place: an environment variable each, a CLI flag each, the default beside it.
+
+`MILVUS_URI` is also `--milvus-uri`, and so on. Nothing else in the project reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tools.embedders import MINILM, Embedder, Provider, make_embedder
+from tools.llm import Dialect, LLMConfig
+from tools.services import DEFAULT_COLLECTION, Services
+from tools.store import Store
+
+DASHSCOPE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+
+
+class Settings(BaseSettings):
+    """Server settings, read from the environment (and `.env`), overridden by CLI flags."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        extra="ignore",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_prog_name="milvus-qwen-mcp",
+    )
+
+    milvus_uri: str = Field("./milvus_demo.db", description="Milvus Lite file, or http(s)://host:19530, or a Zilliz Cloud URI")
+    milvus_token: SecretStr | None = Field(None, description="Milvus token (user:password) or Zilliz Cloud API key")
+    milvus_db: str | None = Field(None, description="Milvus database name (servers only)")
+    milvus_collection: str = Field(DEFAULT_COLLECTION, description="Default collection")
+    ingest_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path.cwd()],
+        description=f"Folders ingest may read, separated by {os.pathsep!r}; default: the working directory",
+    )
+    max_file_mb: float = Field(10, gt=0, description="Files larger than this are skipped")
+
+    embedding_provider: Provider = Field("local", description="local (ONNX), sentence-transformers, or openai")
+    embedding_model: str = Field(MINILM, description="Embedding model name")
+    embedding_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (provider openai)")
+    embedding_api_key: SecretStr | None = Field(None, description="API key for the embeddings endpoint")
+    embedding_dimensions: int | None = Field(None, ge=1, description="Vector size to ask the embeddings API for")
+
+    dashscope_api_key: SecretStr | None = Field(None, description="DashScope API key for answer_with_qwen")
+    dashscope_base_url: str = Field(DASHSCOPE_URL, description="OpenAI-compatible chat endpoint")
+    qwen_model: str = Field("qwen-plus", description="Default chat model")
+    llm_dialect: Dialect = Field("dashscope", description="How the thinking switch is sent: dashscope, chat_template_kwargs, none")
+    llm_timeout: float = Field(120, gt=0, description="Seconds to wait for the chat model")
+    llm_max_retries: int = Field(3, ge=0, description="Retries on 429, 5xx and connection errors")
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level (logs go to stderr)")
+
+    @field_validator("ingest_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+        return value
+
+    def embedder(self) -> Embedder:
+        return make_embedder(
+            self.embedding_provider,
+            self.embedding_model,
+            base_url=self.embedding_base_url,
+            api_key=_secret(self.embedding_api_key),
+            dimensions=self.embedding_dimensions,
+        )
+
+    def services(self) -> Services:
+        """The parts the tools use; nothing heavy is loaded or opened yet."""
+        return Services(
+            store=Store(self.milvus_uri, _secret(self.milvus_token), self.milvus_db),
+            embedder=self.embedder(),
+            roots=self.ingest_roots or [Path.cwd()],
+            collection=self.milvus_collection,
+            max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            llm=LLMConfig(
+                base_url=self.dashscope_base_url,
+                api_key=_secret(self.dashscope_api_key),
+                model=self.qwen_model,
+                dialect=self.llm_dialect,
+                timeout_s=self.llm_timeout,
+                max_retries=self.llm_max_retries,
+            ),
+        )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None

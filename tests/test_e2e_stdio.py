@@ -1,0 +1,53 @@
+"""End to end: the real server over stdio, the real model, a real Milvus Lite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.mcp_stdio import payload, stdio_session
+
+pytestmark = pytest.mark.anyio
+QUESTION = "How is data stored in milvus?"
+
+
+async def test_ingest_search_reingest_and_refusals(docs: Path, tmp_path: Path) -> None:
+    env = {"MILVUS_URI": str(tmp_path / "e2e.db"), "INGEST_ROOTS": str(docs)}
+    async with stdio_session(env) as session:
+        tools = {t.name: t for t in (await session.list_tools()).tools}
+        assert {"ingest_documents", "search_milvus_docs"} <= set(tools)
+        assert tools["search_milvus_docs"].annotations.read_only_hint is True
+        assert set(tools["search_milvus_docs"].input_schema["properties"]) == {"query", "top_k", "source", "collection"}
+
+        progress: list[tuple[float, float | None, str | None]] = []
+
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            progress.append((done, total, message))
+
+        result = await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}, progress_callback=on_progress)
+        assert not result.is_error, result.content
+        first = payload(result)
+        assert first["files"] == 4 and first["chunks_added"] > 40
+        assert result.structured_content == first
+        assert progress and progress[-1][0] == progress[-1][1] == 4
+
+        result = await session.call_tool("search_milvus_docs", {"query": QUESTION})
+        assert not result.is_error
+        hits = payload(result)["results"]
+        assert len(hits) == 3
+        assert "Where does Milvus store data?" in [h["heading"] for h in hits]
+        assert {"rank", "score", "source", "heading", "text", "chunk_id"} <= set(hits[0])
+
+        again = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}))
+        assert again["chunks_added"] == 0 and again["chunks_unchanged"] == first["chunks_added"]
+
+        outside = await session.call_tool("ingest_documents", {"paths": [str(tmp_path)]})
+        assert outside.is_error
+        assert "outside the folders this server may read" in outside.content[0].text
+
+        bad = await session.call_tool("search_milvus_docs", {"query": QUESTION, "top_k": 0})
+        assert bad.is_error and "top_k must be" in bad.content[0].text
+
+        # the server is still serving after the errors
+        assert len(payload(await session.call_tool("search_milvus_docs", {"query": QUESTION}))["results"]) == 3

@@ -1,0 +1,124 @@
+"""ingest_documents and search_milvus_docs as plain functions, on real Milvus Lite and the real model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tools.embedders import Embedder
+from tools.errors import UserError
+from tools.ingest import ingest_documents
+from tools.search import search_milvus_docs
+from tools.services import Services
+
+pytestmark = pytest.mark.anyio
+QUESTION = "How is data stored in milvus?"
+
+
+class CountingEmbedder(Embedder):
+    """The real embedder, counting the texts it is given."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner, self.name, self.dim, self.texts = inner, inner.name, inner.dim, 0
+
+    async def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.texts += len(texts)
+        return await self.inner.embed_documents(texts)
+
+
+async def test_ingest_search_and_reingest(services: Services, docs: Path) -> None:
+    counting = CountingEmbedder(services.embedder)
+    services.embedder = counting
+    first = await ingest_documents(services, ["milvus_docs/en"])
+    assert first.files == 4 and first.chunks_added > 40 and first.chunks_removed == 0
+    assert counting.texts == first.chunks_added
+
+    result = await search_milvus_docs(services, QUESTION)
+    assert len(result.results) == 3
+    assert "Where does Milvus store data?" in [hit.heading for hit in result.results]
+    top = result.results[0]
+    assert top.rank == 1 and top.source.startswith("milvus_docs/en/faq/") and top.text and top.chunk_id
+
+    counting.texts = 0
+    again = await ingest_documents(services, ["milvus_docs/en"])
+    assert (again.chunks_added, again.chunks_removed, again.chunks_unchanged) == (0, 0, first.chunks_added)
+    assert counting.texts == 0
+
+
+async def test_changed_file_has_its_chunks_replaced(services: Services, docs: Path) -> None:
+    faq = docs / "milvus_docs" / "en" / "faq" / "performance_faq.md"
+    first = await ingest_documents(services, [str(faq)])
+    text = faq.read_text()
+    head, heading, rest = text.partition("#### Why do queries sometimes take longer on smaller datasets?")
+    faq.write_text(head + "#### A brand new question about zebras?\n\nZebras are not vectors.\n\n" + heading + rest)
+    second = await ingest_documents(services, [str(faq)])
+    assert second.chunks_added == 1 and second.chunks_removed == 0
+    assert second.chunks_unchanged == first.chunks_added
+    hits = await search_milvus_docs(services, "zebras", top_k=1)
+    assert hits.results[0].heading == "A brand new question about zebras?"
+
+    faq.write_text(head)  # drop everything after the first sections
+    third = await ingest_documents(services, [str(faq)])
+    assert third.chunks_added == 0 and third.chunks_removed > 0
+    assert await services.store.count(services.collection) == first.chunks_added + 1 - third.chunks_removed
+
+
+async def test_source_filter(services: Services) -> None:
+    await ingest_documents(services, ["milvus_docs/en/faq/*.md"])
+    result = await search_milvus_docs(services, QUESTION, top_k=5, source="*/performance_faq.md")
+    assert result.results and {h.source for h in result.results} == {"milvus_docs/en/faq/performance_faq.md"}
+    none = await search_milvus_docs(services, QUESTION, source='" or source != "')
+    assert none.results == []
+
+
+async def test_bad_files_are_skipped_with_reasons(services: Services, docs: Path) -> None:
+    bad = docs / "bad"
+    bad.mkdir()
+    (bad / "binary.md").write_bytes(b"\x89PNG\x00\x00\x01")
+    (bad / "latin1.md").write_bytes("caf\xe9".encode("latin-1"))
+    (bad / "empty.md").write_text("")
+    (bad / "big.md").write_text("x" * 2048)
+    (bad / "ok.txt").write_text("Plain text is fine.")
+    (bad / "image.png").write_bytes(b"\x89PNG")
+    services.max_file_bytes = 1024
+    result = await ingest_documents(services, ["bad", "bad/image.png"])
+    reasons = {Path(s.path).name: s.reason for s in result.skipped}
+    assert reasons["binary.md"] == "binary file, not text"
+    assert reasons["latin1.md"].startswith("not UTF-8 text")
+    assert reasons["empty.md"] == "no text to index"
+    assert reasons["big.md"].startswith("larger than")
+    assert reasons["image.png"].startswith("unsupported file type .png")
+    assert result.files == 1 and result.chunks_added == 1
+
+
+async def test_paths_outside_the_roots_are_refused(services: Services, docs: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.md"
+    secret.write_text("# Secret\n\nDo not index me.\n")
+    os.symlink(secret, docs / "link.md")
+    os.symlink(tmp_path, docs / "linkdir")
+    for path in [str(secret), "../secret.md", "link.md", "linkdir/secret.md", str(tmp_path / "*.md"), "/etc/passwd"]:
+        with pytest.raises(UserError, match="outside the folders this server may read"):
+            await ingest_documents(services, [path])
+    result = await ingest_documents(services, ["."])  # walking the root skips the links that leave it
+    assert all("secret" not in s for s in [h for h in (s.path for s in result.skipped)])
+    hits = await search_milvus_docs(services, "Do not index me", top_k=50)
+    assert all("Do not index me" not in h.text for h in hits.results)
+
+
+async def test_clear_errors_for_bad_arguments(services: Services) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        await ingest_documents(services, ["nowhere.md"])
+    with pytest.raises(UserError, match="matched no files"):
+        await ingest_documents(services, ["*.pdf"])
+    with pytest.raises(UserError, match="does not exist yet"):
+        await search_milvus_docs(services, QUESTION, collection="never_made")
+    with pytest.raises(UserError, match="Invalid collection name"):
+        await search_milvus_docs(services, QUESTION, collection="x; drop")
+    for top_k in (0, -1, 10_000):
+        with pytest.raises(UserError, match="top_k must be"):
+            await search_milvus_docs(services, QUESTION, top_k=top_k)
+    for query in ("", "   ", "x" * 5000):
+        with pytest.raises(UserError, match="query"):
+            await search_milvus_docs(services, query)

@@ -1,0 +1,82 @@
+"""A real Milvus Lite file: create, write, search, reopen, refuse a different embedder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tools.errors import UserError
+from tools.store import Store, glob_to_like, quote
+
+pytestmark = pytest.mark.anyio
+
+DIM = 4
+
+
+def _row(cid: str, source: str, vector: list[float], text: str = "some text") -> dict:
+    return {"id": cid, "vector": vector, "text": text, "source": source, "title": "T",
+            "headings": ["T", cid], "chunk_index": 0, "content_hash": cid}
+
+
+async def test_round_trip_and_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "m.db")
+    store = Store(path)
+    await store.ensure("docs", "toy", DIM)
+    sources = ['a"quote.md', "back\\slash.md", "plain.md", "x_1.md", "xa1.md"]
+    await store.upsert("docs", [_row(f"id{i}", s, [1.0, i / 10, 0.0, 0.0]) for i, s in enumerate(sources)])
+    await store.flush("docs")
+    assert await store.count("docs") == 5
+    found = await store.existing("docs", ['a"quote.md', "back\\slash.md"])
+    assert set(found) == {'a"quote.md', "back\\slash.md"}
+    hits = await store.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 2)
+    assert [h.chunk_id for h in hits] == ["id0", "id1"]
+    assert hits[0].fields["headings"] == ["T", "id0"]
+    store.close()
+
+    reopened = Store(path)
+    info = await reopened.info("docs")
+    assert info is not None and (info.embedder, info.dim, info.hybrid) == ("toy", DIM, True)
+    hits = await reopened.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="x_1.md")
+    assert [h.fields["source"] for h in hits] == ["x_1.md"]  # `_` in a glob is literal
+    hits = await reopened.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="*.md")
+    assert len(hits) == 5
+    await reopened.delete_ids("docs", ["id0", "id1"])
+    assert await reopened.count("docs") == 3
+    with pytest.raises(UserError, match="built with embedder toy"):
+        await reopened.ensure("docs", "other-model", DIM)
+    reopened.close()
+
+
+async def test_second_process_gets_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "locked.db"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from pymilvus import MilvusClient; import sys, time; MilvusClient({str(path)!r}); "
+         "print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(UserError, match="already open in another process") as err:
+            await Store(str(path)).connect()
+        assert str(path) in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_quote_escapes_and_refuses_control_characters() -> None:
+    assert quote('a"b\\c') == '"a\\"b\\\\c"'
+    assert quote('" or id != "') == '"\\" or id != \\""'
+    with pytest.raises(UserError, match="control characters"):
+        quote("a\nb")
+
+
+def test_glob_to_like() -> None:
+    assert glob_to_like("en/faq/*.md") == ("en/faq/%.md", True)
+    assert glob_to_like("doc?.md") == ("doc_.md", True)
+    assert glob_to_like("x_1.md") == ("x_1.md", False)
+    assert glob_to_like("[ab].md") == ("_.md", False)

@@ -1,0 +1,32 @@
+"""The parts every tool needs, built once from settings (by the server, a test or a script)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from tools.embedders import Embedder
+from tools.llm import LLMConfig
+from tools.store import Store
+
+# progress, total (None when unknown), message
+ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
+
+DEFAULT_COLLECTION = "milvus_docs"
+DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+
+
+@dataclass
+class Services:
+    """A Milvus store, an embedder, the folders ingest may read, and the LLM settings."""
+
+    store: Store
+    embedder: Embedder
+    roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
+    collection: str = DEFAULT_COLLECTION
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    llm: LLMConfig = field(default_factory=LLMConfig)
+
+    def __post_init__(self) -> None:
+        self.roots = [Path(r).resolve() for r in self.roots]
