@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from server.app import create_server
@@ -11,6 +12,9 @@ from server.settings import Settings
 
 def main(argv: list[str] | None = None) -> None:
     settings = Settings(_cli_parse_args=sys.argv[1:] if argv is None else argv)
+    # pymilvus reads MILVUS_URI itself when first imported and rejects Milvus Lite paths; the
+    # value is ours and has been read, so hide it from pymilvus.
+    os.environ.pop("MILVUS_URI", None)
     logging.basicConfig(
         stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

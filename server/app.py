@@ -14,16 +14,17 @@ from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from server.settings import Settings
-from tools import ingest, search
+from tools import answer, ingest, search
 from tools.errors import UserError
+from tools.llm import LLMError
 from tools.services import ProgressFn, Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 INSTRUCTIONS = """Search and answer questions over documents stored in Milvus.
-Use search_milvus_docs to find passages (with sources and section headings), and
-ingest_documents to add Markdown or text files to the index."""
+Use search_milvus_docs to find passages (with sources and section headings), answer_with_qwen
+to get an answer from Qwen that cites them, and ingest_documents to add Markdown or text files."""
 
 Collection = Annotated[
     str | None, Field(description="Collection to use; default: the server's MILVUS_COLLECTION")
@@ -34,7 +35,7 @@ async def _answer(call: Awaitable[T]) -> T:
     """Run a tool body; turn failures people can act on into readable tool errors."""
     try:
         return await call
-    except UserError as exc:
+    except (UserError, LLMError) as exc:
         raise ToolError(str(exc)) from exc
 
 
@@ -90,6 +91,33 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
     ) -> search.SearchResponse:
         """Find the document chunks most relevant to a query, with scores, sources and section headings."""
         return await _answer(search.search_milvus_docs(services, query, top_k, source, collection))
+
+    @mcp.tool(
+        title="Answer with Qwen",
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=True),
+    )
+    async def answer_with_qwen(
+        question: Annotated[str, Field(description="The question to answer from the documents")],
+        ctx: Context,
+        top_k: Annotated[int, Field(description="How many chunks to give the model as context")] = 3,
+        model: Annotated[str | None, Field(description="Chat model, e.g. qwen-plus or qwen3-32b; default QWEN_MODEL")] = None,
+        enable_thinking: Annotated[
+            bool | None, Field(description="Let Qwen 3 think before answering; default: the model's own default")
+        ] = None,
+        thinking_budget: Annotated[
+            int | None, Field(description="Most tokens the model may spend thinking (a positive integer; turns thinking on)")
+        ] = None,
+        include_reasoning: Annotated[bool, Field(description="Return the model's reasoning text too")] = False,
+        source: Annotated[str | None, Field(description="Only sources matching this glob")] = None,
+        collection: Collection = None,
+    ) -> answer.AnswerResult:
+        """Answer a question from the documents with Qwen 3, citing the retrieved passages as [1], [2], ..."""
+        return await _answer(
+            answer.answer_with_qwen(
+                services, question, top_k, model, enable_thinking, thinking_budget, include_reasoning, source,
+                collection, _progress(ctx),
+            )
+        )
 
     return mcp
 

@@ -172,6 +172,8 @@ def _split(text: str, start: int, end: int, max_chars: int, overlap: int) -> lis
     while end - start > max_chars:
         cut = _best_break(text, start + max_chars // 2, start + max_chars)
         pieces.append((start, cut))
+        if not text[cut:end].strip():
+            return pieces
         start = _next_start(text, max(cut - overlap, start + 1), cut)
     pieces.append((start, end))
     return pieces

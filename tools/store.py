@@ -188,7 +188,9 @@ class Store:
         schema = client.create_schema(auto_id=False, description=meta)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True)
+        schema.add_field(
+            "text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, analyzer_params={"type": "english"}
+        )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_field("source", DataType.VARCHAR, max_length=SOURCE_MAX)
         schema.add_field("title", DataType.VARCHAR, max_length=1024)
@@ -260,6 +262,15 @@ class Store:
 
     async def search_dense(self, name: str, vector: list[float], limit: int, source_glob: str | None = None) -> list[Hit]:
         """Nearest chunks by cosine similarity, optionally only from sources matching a glob."""
+        return await self._search(name, vector, "vector", "COSINE", limit, source_glob)
+
+    async def search_bm25(self, name: str, text: str, limit: int, source_glob: str | None = None) -> list[Hit]:
+        """Chunks ranked by Milvus's built-in BM25 over the chunk text."""
+        return await self._search(name, text, "sparse", "BM25", limit, source_glob)
+
+    async def _search(
+        self, name: str, data: Any, field: str, metric: str, limit: int, source_glob: str | None
+    ) -> list[Hit]:
         expr, exact = "", True
         if source_glob:
             like, exact = glob_to_like(source_glob)
@@ -267,15 +278,14 @@ class Store:
         fetch = limit if exact else limit * 4
         result = await self._run(
             lambda client: client.search(
-                name, [vector], anns_field="vector", limit=fetch, filter=expr, output_fields=OUTPUT_FIELDS,
-                search_params={"metric_type": "COSINE"},
+                name, [data], anns_field=field, limit=fetch, filter=expr, output_fields=OUTPUT_FIELDS,
+                search_params={"metric_type": metric},
             )
         )
         hits = [Hit(str(h["id"]), float(h["distance"]), h["entity"]) for h in result[0]]
         if not exact:
             hits = [h for h in hits if fnmatch.fnmatchcase(h.fields["source"], source_glob or "*")]
         return hits[:limit]
-
 
 def check_embedder(info: CollectionInfo, embedder: str, dim: int) -> None:
     """Refuse to mix vectors from different embedders in one collection."""

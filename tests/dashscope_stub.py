@@ -1,0 +1,295 @@
+"""A real HTTP server on loopback that stands where DashScope's OpenAI-compatible endpoint stands.
+
+It is strict where DashScope is strict (Bearer key, thinking only when streaming, a positive thinking_budget,
+known models) and answers deterministically from the request: the answer quotes the first numbered passage
+("[1] source § heading" then its text) of the user message, so tests can check citation plumbing.
+Faults for the next requests are queued with `fail_next`, `delay_next` and `cut_next`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PREFIX = "/compatible-mode/v1"
+MODELS = {"qwen-plus", "qwen-turbo", "qwen-flash", "qwen-max", "qwen3-235b-a22b", "qwen3-32b", "qwen3-8b"}
+NO_ANSWER = "I could not find the answer in the provided documents."
+ERRORS = {
+    400: ("invalid_request_error", "invalid_parameter_error"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("limit_requests", "limit_requests"),
+    500: ("internal_error", "internal_error"),
+    503: ("service_unavailable", "ServiceUnavailable"),
+}
+FAULT_MESSAGES = {
+    429: "Requests rate limit exceeded, please try again later.",
+    500: "An internal error has occured, please try again later or contact service support.",
+    503: "The service is temporarily unavailable, please try again later.",
+}
+
+
+@dataclass
+class Fault:
+    kind: str  # "fail", "delay" or "cut"
+    status: int = 0
+    seconds: float = 0.0
+    after_chunks: int = 0
+    graceful: bool = False
+    retry_after_ms: int | None = None
+
+
+@dataclass
+class Stub:
+    """The running server: where it is, what it received, and the faults queued for the next requests."""
+
+    api_key: str
+    base_url: str = ""
+    models: set[str] = field(default_factory=lambda: set(MODELS))
+    requests: list[dict[str, Any] | None] = field(default_factory=list)  # parsed JSON bodies, in order
+    headers: list[dict[str, str]] = field(default_factory=list)  # the headers of each request, same order
+    faults: list[Fault] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, status: int, times: int = 1, retry_after_ms: int | None = None) -> None:
+        """Answer the next `times` requests with `status` (429, 500, 503) and DashScope's error JSON.
+
+        `retry_after_ms` adds a `retry-after-ms` header, which the openai client obeys (keeps retry tests fast).
+        """
+        with self.lock:
+            self.faults += [Fault("fail", status=status, retry_after_ms=retry_after_ms) for _ in range(times)]
+
+    def delay_next(self, seconds: float, after_chunks: int = 0) -> None:
+        """Stall the next request for `seconds`: before the response headers, or after `after_chunks` SSE chunks."""
+        with self.lock:
+            self.faults.append(Fault("delay", seconds=seconds, after_chunks=after_chunks))
+
+    def cut_next(self, after_chunks: int = 3, graceful: bool = False) -> None:
+        """Stop the next stream after `after_chunks` chunks, with no finish_reason and no [DONE].
+
+        By default the connection is dropped mid-body; `graceful` ends the HTTP body properly instead.
+        """
+        with self.lock:
+            self.faults.append(Fault("cut", after_chunks=after_chunks, graceful=graceful))
+
+    def _record(self, body: dict[str, Any] | None, headers: dict[str, str]) -> Fault | None:
+        with self.lock:
+            self.requests.append(body)
+            self.headers.append(headers)
+            return self.faults.pop(0) if self.faults else None
+
+
+@contextmanager
+def run_stub(api_key: str = "sk-test-0123456789abcdef") -> Iterator[Stub]:
+    """Run the stub on 127.0.0.1 with a free port for the duration of the block."""
+    stub = Stub(api_key=api_key)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive and chunked streams, like the real service
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path.rstrip("/") != f"{PREFIX}/chat/completions":
+                self._error(404, f"Path {self.path} not found.", code="NotFound")
+                return
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            fault = stub._record(body, dict(self.headers.items()))
+            try:
+                self._respond(body, fault)
+            except (BrokenPipeError, ConnectionResetError):  # the client went away
+                self.close_connection = True
+
+        def _respond(self, body: dict[str, Any] | None, fault: Fault | None) -> None:
+            if self.headers.get("Authorization") != f"Bearer {stub.api_key}":
+                self._error(401, "Incorrect API key provided. ")
+                return
+            if fault is not None and fault.kind == "fail":
+                extra = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
+                self._error(fault.status, FAULT_MESSAGES.get(fault.status, "Error."), headers=extra)
+                return
+            if fault is not None and fault.kind == "delay" and not fault.after_chunks:
+                time.sleep(fault.seconds)
+            problem = _invalid(body, stub.models)
+            if problem is not None:
+                self._error(*problem)
+                return
+            assert body is not None
+            if body.get("stream") is True:
+                self._stream(body, fault)
+            else:
+                self._json(200, _completion(body))
+
+        def _stream(self, body: dict[str, Any], fault: Fault | None) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream;charset=UTF-8")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("x-request-id", str(uuid.uuid4()))
+            self.end_headers()
+            for n, chunk in enumerate(_chunks(body)):
+                if fault is not None and n == fault.after_chunks:
+                    if fault.kind == "delay":
+                        time.sleep(fault.seconds)
+                    elif fault.kind == "cut":
+                        if fault.graceful:
+                            self.wfile.write(b"0\r\n\r\n")
+                        self.wfile.flush()
+                        self.close_connection = True
+                        return
+                self._send_chunk(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+            self._send_chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _send_chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        def _error(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+            kind, default_code = ERRORS.get(status, ("invalid_request_error", "error"))
+            error = {"message": message, "type": kind, "param": None, "code": code or default_code}
+            self._json(status, {"error": error, "request_id": str(uuid.uuid4())}, headers)
+
+        def _json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload, ensure_ascii=False).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+
+    return Handler
+
+
+def _invalid(body: dict[str, Any] | None, models: set[str]) -> tuple[int, str] | tuple[int, str, str] | None:
+    """Why DashScope would refuse this body, as (status, message[, code]); None when it is fine."""
+    if not isinstance(body, dict):
+        return 400, "The request body is not valid JSON."
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        return 400, "Model not specified."
+    if model not in models:
+        return 404, f"The model `{model}` does not exist or you do not have access to it."
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return 400, "<400> InternalError.Algo.InvalidParameter: Input should be a valid list: messages"
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in {"system", "user", "assistant", "tool"}:
+            return 400, "<400> InternalError.Algo.InvalidParameter: Invalid message role."
+    thinking = body.get("enable_thinking")
+    if thinking is not None and not isinstance(thinking, bool):
+        return 400, "<400> InternalError.Algo.InvalidParameter: parameter.enable_thinking must be a boolean"
+    budget = body.get("thinking_budget")
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
+        return 400, "<400> InternalError.Algo.InvalidParameter: thinking_budget must be a positive integer"
+    if _thinks(body) and body.get("stream") is not True:
+        return 400, (
+            "<400> InternalError.Algo.InvalidParameter: "
+            "parameter.enable_thinking must be set to false for non-streaming calls"
+        )
+    return None
+
+
+def _thinks(body: dict[str, Any]) -> bool:
+    """Whether the model thinks: as asked, else by default for qwen3-* models."""
+    thinking = body.get("enable_thinking")
+    return thinking if isinstance(thinking, bool) else str(body["model"]).startswith("qwen3-")
+
+
+def _texts(body: dict[str, Any]) -> tuple[str, str]:
+    """The reasoning and the answer for this request, derived from its last user message."""
+    user = next((m.get("content") for m in reversed(body["messages"]) if m.get("role") == "user"), "") or ""
+    user = user if isinstance(user, str) else json.dumps(user)
+    question = re.search(r"<question>\s*(.*?)\s*</question>", user, re.S)
+    asked = (question.group(1) if question else user).strip()[:80]
+    passage = re.search(r"^(\[\d+\])[^\n]*\n([^\n]+)", user, re.M)
+    if passage is None:
+        return f"The question is: {asked}. No numbered passage was given.", NO_ANSWER
+    label, text = passage.group(1), passage.group(2).strip()
+    return f"The question is: {asked}. Passage {label} looks relevant.", f"{text[:160]} {label}"
+
+
+def _pieces(text: str, size: int = 12) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _chunks(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The chat.completion.chunk objects of one streamed answer."""
+    reasoning, answer = _texts(body)
+    thinks = _thinks(body)
+    budget = body.get("thinking_budget")
+    if thinks and budget is not None:
+        reasoning = reasoning[: budget * 4]
+    base = {"id": f"chatcmpl-{uuid.uuid4()}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": body["model"], "system_fingerprint": None}
+    usage_wanted = (body.get("stream_options") or {}).get("include_usage") is True
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return {**base, "choices": [choice], "usage": None}
+
+    if thinks:
+        for piece in _pieces(reasoning):
+            yield chunk({"role": "assistant", "content": "", "reasoning_content": piece})
+    for piece in _pieces(answer):
+        yield chunk({"role": "assistant", "content": piece})
+    yield chunk({"role": "assistant", "content": ""}, "stop")
+    if usage_wanted:
+        yield {**base, "choices": [], "usage": _usage(body, reasoning if thinks else "", answer)}
+
+
+def _usage(body: dict[str, Any], reasoning: str, answer: str) -> dict[str, Any]:
+    prompt = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4 + 1
+    reasoning_tokens = len(reasoning) // 4
+    completion = reasoning_tokens + len(answer) // 4 + 1
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+
+
+def _completion(body: dict[str, Any]) -> dict[str, Any]:
+    """A non-streaming chat.completion (thinking is off here, or the request was refused)."""
+    _, answer = _texts(body)
+    return {
+        "id": f"chatcmpl-{uuid.uuid4()}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body["model"],
+        "system_fingerprint": None,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": answer}, "logprobs": None, "finish_reason": "stop"}
+        ],
+        "usage": _usage(body, "", answer),
+    }

@@ -1,0 +1,243 @@
+"""The one place that talks to the chat model: Qwen 3 through an OpenAI-compatible API (DashScope by default).
+
+Every request is streamed. The `openai` client retries 429, 5xx, connection errors and timeouts with its own
+backoff (`LLMConfig.max_retries`); a stream that breaks after it has started is not retried, and is an error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import openai
+from openai.types import CompletionUsage
+
+Dialect = Literal["dashscope", "chat_template_kwargs", "none"]
+# dashscope: extra_body {"enable_thinking": bool, "thinking_budget": int}, as DashScope documents.
+# chat_template_kwargs: vLLM / SGLang / llama.cpp: extra_body {"chat_template_kwargs": {"enable_thinking": bool}};
+#   cannot enforce a budget.
+# none: sends no thinking fields; cannot switch thinking or enforce a budget.
+
+ProgressFn = Callable[[str], Awaitable[None]]
+
+# Streaming progress is reported at most this often, in seconds.
+PROGRESS_INTERVAL_S = 0.5
+
+REGIONS = (
+    "mainland China https://dashscope.aliyuncs.com/compatible-mode/v1, "
+    "international (Singapore) https://dashscope-intl.aliyuncs.com/compatible-mode/v1, "
+    "US (Virginia) https://dashscope-us.aliyuncs.com/compatible-mode/v1"
+)
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    api_key: str | None = None
+    model: str = "qwen-plus"
+    dialect: Dialect = "dashscope"
+    timeout_s: float = 120.0  # per request (connect, and read between chunks)
+    max_retries: int = 3  # for 429 / 5xx / connection errors / timeouts, with the client's backoff
+
+
+class LLMError(Exception):
+    """A failure with a message a person can act on; never contains the API key."""
+
+
+@dataclass
+class ChatResult:
+    answer: str
+    reasoning: str
+    model: str  # the model the backend reports, else the requested one
+    usage: dict[str, Any] | None  # prompt/completion/total tokens, and reasoning_tokens when reported
+    first_token_ms: float | None  # time to the first content or reasoning delta
+    total_ms: float
+    finish_reason: str | None
+
+
+def thinking_options(dialect: Dialect, enable_thinking: bool | None, thinking_budget: int | None) -> dict[str, Any]:
+    """The extra_body fields for this request; raises LLMError on invalid combinations."""
+    if thinking_budget is not None:
+        if isinstance(thinking_budget, bool) or not isinstance(thinking_budget, int) or thinking_budget <= 0:
+            raise LLMError(f"thinking_budget must be a positive integer (a number of tokens), not {thinking_budget!r}.")
+        if enable_thinking is False:
+            raise LLMError("thinking_budget only applies when thinking is on: drop it, or set enable_thinking to true.")
+        if dialect != "dashscope":
+            raise LLMError(
+                f"The {dialect!r} backend (LLM_DIALECT) cannot honour a thinking budget; leave thinking_budget unset."
+            )
+        return {"enable_thinking": True, "thinking_budget": thinking_budget}
+    if enable_thinking is None:
+        return {}
+    if dialect == "dashscope":
+        return {"enable_thinking": enable_thinking}
+    if dialect == "chat_template_kwargs":
+        return {"chat_template_kwargs": {"enable_thinking": enable_thinking}}
+    if dialect == "none":
+        raise LLMError(
+            "The 'none' backend (LLM_DIALECT) has no thinking switch; leave enable_thinking unset, "
+            "or set LLM_DIALECT to dashscope or chat_template_kwargs if the server supports one."
+        )
+    raise LLMError(f"Unknown LLM_DIALECT {dialect!r}; use dashscope, chat_template_kwargs or none.")
+
+
+async def stream_chat(
+    config: LLMConfig,
+    messages: list[dict[str, str]],
+    *,
+    model: str | None = None,
+    enable_thinking: bool | None = None,
+    thinking_budget: int | None = None,
+    on_progress: ProgressFn | None = None,
+) -> ChatResult:
+    """Stream one chat completion and return the whole answer, its reasoning, usage and timings."""
+    extra_body = thinking_options(config.dialect, enable_thinking, thinking_budget)
+    api_key = config.api_key or ""
+    if not api_key:
+        if config.dialect == "dashscope":
+            raise LLMError(
+                "No DashScope API key: set DASHSCOPE_API_KEY (in your MCP client's config, put it in the "
+                "server's `env` block)."
+            )
+        api_key = "EMPTY"  # local OpenAI-compatible servers usually accept any key
+    chosen = model or config.model
+    answer: list[str] = []
+    reasoning: list[str] = []
+    reported_model: str | None = None
+    usage: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    first_token_ms: float | None = None
+    streaming = False
+    started = last_report = time.perf_counter()
+    if on_progress is not None:
+        await on_progress(f"waiting for {chosen}")
+    try:
+        async with openai.AsyncOpenAI(
+            base_url=config.base_url, api_key=api_key, timeout=config.timeout_s, max_retries=config.max_retries
+        ) as client:
+            async with await client.chat.completions.create(
+                model=chosen,
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                extra_body=extra_body,
+            ) as stream:
+                streaming = True
+                async for chunk in stream:
+                    reported_model = chunk.model or reported_model
+                    if chunk.usage is not None:
+                        usage = _usage(chunk.usage)
+                    if not chunk.choices:  # the final usage chunk
+                        continue
+                    choice = chunk.choices[0]
+                    finish_reason = choice.finish_reason or finish_reason
+                    thought = getattr(choice.delta, "reasoning_content", None) or getattr(choice.delta, "reasoning", None)
+                    text = choice.delta.content
+                    if thought:
+                        reasoning.append(thought)
+                    if text:
+                        answer.append(text)
+                    if (thought or text) and first_token_ms is None:
+                        first_token_ms = (time.perf_counter() - started) * 1000
+                    now = time.perf_counter()
+                    if on_progress is not None and (thought or text) and now - last_report >= PROGRESS_INTERVAL_S:
+                        last_report = now
+                        if text:
+                            await on_progress(f"answering… {sum(map(len, answer))} chars")
+                        else:
+                            await on_progress(f"thinking… {sum(map(len, reasoning))} chars")
+    except openai.APIError as exc:
+        raise LLMError(_scrub(_explain(exc, config, chosen, streaming), config.api_key)) from None
+    if finish_reason is None:
+        raise LLMError(
+            f"The answer from {chosen} ended before it was complete (the stream closed without a finish reason); "
+            "the partial answer was discarded. Try again."
+        )
+    return ChatResult(
+        answer="".join(answer),
+        reasoning="".join(reasoning),
+        model=reported_model or chosen,
+        usage=usage,
+        first_token_ms=first_token_ms,
+        total_ms=(time.perf_counter() - started) * 1000,
+        finish_reason=finish_reason,
+    )
+
+
+def _usage(usage: CompletionUsage) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    details = usage.completion_tokens_details
+    if details is not None and details.reasoning_tokens is not None:
+        result["reasoning_tokens"] = details.reasoning_tokens
+    return result
+
+
+def _explain(exc: openai.APIError, config: LLMConfig, model: str, streaming: bool) -> str:
+    """A message for a failed request that says what to change."""
+    url = config.base_url
+    tries = f"after {config.max_retries} retries" if config.max_retries else "with retries off (LLM_MAX_RETRIES=0)"
+    if isinstance(exc, openai.APITimeoutError):
+        if streaming:
+            return (
+                f"{model} sent nothing for {config.timeout_s:g} s in the middle of its answer; the partial answer "
+                f"was discarded. Raise LLM_TIMEOUT (now {config.timeout_s:g} s) if the model is slow."
+            )
+        return (
+            f"No response from {url} within {config.timeout_s:g} s ({tries}). "
+            f"Raise LLM_TIMEOUT (now {config.timeout_s:g} s) if the model is slow, or try again later."
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        if streaming:
+            return (
+                f"The connection to {url} broke while {model} was answering; the partial answer was discarded. "
+                "Try again."
+            )
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        return f"Could not connect to {url}{cause} {tries}. Check DASHSCOPE_BASE_URL and the network."
+    if not isinstance(exc, openai.APIStatusError):
+        return f"{model} reported an error while answering: {_backend_message(exc)}"
+    status = exc.status_code
+    said = _backend_message(exc)
+    if status == 401:
+        if config.dialect == "dashscope":
+            return (
+                f"The API key was rejected (401: {said}). Check DASHSCOPE_API_KEY, and that the base URL "
+                f"(DASHSCOPE_BASE_URL, now {url}) is in the key's region: {REGIONS}."
+            )
+        return f"{url} rejected the API key (401: {said}). Check DASHSCOPE_API_KEY."
+    if status == 400:
+        return f"{model} rejected the request (400): {said}"
+    if status == 404:
+        return (
+            f"Model {model!r} was not found at {url} (404: {said}). Check the model name (QWEN_MODEL or the "
+            "`model` argument) and that your region offers it."
+        )
+    if status == 429:
+        return (
+            f"{model} is rate-limited or out of quota (429: {said}), still {tries}. "
+            "Wait a minute and try again, or raise LLM_MAX_RETRIES."
+        )
+    if status >= 500:
+        return f"The model service at {url} failed ({status}: {said}) {tries}. Try again later."
+    return f"{url} refused the request ({status}): {said}"
+
+
+def _backend_message(exc: openai.APIError) -> str:
+    """The backend's own error text (DashScope puts it in error.message)."""
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"].strip():
+        return body["message"].strip()
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return exc.message
+
+
+def _scrub(text: str, api_key: str | None) -> str:
+    """Remove the API key from a message, as a last line of defence."""
+    return text.replace(api_key, "***") if api_key else text
