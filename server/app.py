@@ -88,9 +88,13 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             str | None, Field(description="Only sources matching this glob, e.g. en/faq/*.md")
         ] = None,
         collection: Collection = None,
+        mode: Annotated[
+            search.Mode | None,
+            Field(description="dense (meaning), bm25 (exact words) or hybrid (both); default: the server's SEARCH_MODE"),
+        ] = None,
     ) -> search.SearchResponse:
         """Find the document chunks most relevant to a query, with scores, sources and section headings."""
-        return await _answer(search.search_milvus_docs(services, query, top_k, source, collection))
+        return await _answer(search.search_milvus_docs(services, query, top_k, source, collection, mode))
 
     @mcp.tool(
         title="Answer with Qwen",

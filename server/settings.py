@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tools.embedders import MINILM, Embedder, Provider, make_embedder
 from tools.llm import Dialect, LLMConfig
+from tools.search import Mode
 from tools.services import DEFAULT_COLLECTION, Services
 from tools.store import Store
 
@@ -39,6 +40,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [Path.cwd()],
         description=f"Folders ingest may read, separated by {os.pathsep!r}; default: the working directory",
     )
+    search_mode: Mode = Field("dense", description="Default retrieval: dense, bm25 or hybrid")
     max_file_mb: float = Field(10, gt=0, description="Files larger than this are skipped")
 
     embedding_provider: Provider = Field("local", description="local (ONNX), sentence-transformers, or openai")
@@ -79,6 +81,7 @@ class Settings(BaseSettings):
             embedder=self.embedder(),
             roots=self.ingest_roots or [Path.cwd()],
             collection=self.milvus_collection,
+            search_mode=self.search_mode,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             llm=LLMConfig(
                 base_url=self.dashscope_base_url,

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tools.llm import stream_chat, thinking_options
-from tools.search import SearchHit, search_milvus_docs
+from tools.search import SearchHit, retrieve
 from tools.services import ProgressFn, Services
 
 # The prompts of the Milvus + Qwen 3 RAG tutorial, with numbered passages and citations added.
@@ -25,7 +25,7 @@ If the passages do not contain the answer, say that you could not find it in the
 <question>
 {question}
 </question>"""
-# Below this cosine similarity a chunk is not considered relevant to the question.
+# Below this cosine similarity of the best chunk, nothing retrieved is taken as relevant.
 MIN_RELEVANCE = 0.2
 
 
@@ -84,9 +84,10 @@ async def answer_with_qwen(
     """Retrieve the best chunks for `question`, then answer it with Qwen, citing them."""
     started = time.perf_counter()
     thinking_options(services.llm.dialect, enable_thinking, thinking_budget)  # bad arguments fail before any work
-    found = await search_milvus_docs(services, question, top_k, source, collection)
+    found = await retrieve(services, question, top_k, source, collection)
     retrieval_ms = (time.perf_counter() - started) * 1000
-    hits = [h for h in found.results if h.score >= MIN_RELEVANCE]
+    relevant = found.best_similarity is None or found.best_similarity >= MIN_RELEVANCE
+    hits = found.response.results if relevant else []
     sources = [AnswerSource(n=h.rank, source=h.source, heading=h.heading, score=h.score, chunk_id=h.chunk_id) for h in hits]
     thinking = Thinking(enabled=enable_thinking if thinking_budget is None else True, budget=thinking_budget)
     chosen = model or services.llm.model

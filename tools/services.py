@@ -25,6 +25,7 @@ class Services:
     embedder: Embedder
     roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
     collection: str = DEFAULT_COLLECTION
+    search_mode: str = "dense"
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     llm: LLMConfig = field(default_factory=LLMConfig)
 
