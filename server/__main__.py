@@ -1,10 +1,12 @@
-"""`python -m server`: read settings and flags, then serve over stdio."""
+"""`python -m server`: read settings and flags, then serve over stdio or streamable HTTP."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+
+from mcp.server.transport_security import TransportSecuritySettings
 
 from server.app import create_server
 from server.settings import Settings
@@ -19,7 +21,23 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
-    create_server(settings).run("stdio")
+    server = create_server(settings)
+    if settings.transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run(
+            "streamable-http", host=settings.host, port=settings.port, transport_security=transport_security(settings)
+        )
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """DNS-rebinding protection, always on: loopback names, the bind host and ALLOWED_HOSTS."""
+    hosts = ["127.0.0.1", "localhost", "[::1]", settings.host, *settings.allowed_hosts]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[f"{h}:*" for h in hosts] + hosts,
+        allowed_origins=[f"http://{h}:*" for h in hosts],
+    )
 
 
 if __name__ == "__main__":

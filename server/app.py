@@ -13,6 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
+from server import __version__
 from server.settings import Settings
 from tools import answer, ingest, search
 from tools.errors import UserError
@@ -60,22 +61,24 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
                 tg.cancel_scope.cancel()
         services.store.close()
 
-    mcp = MCPServer(name="milvus-qwen", instructions=INSTRUCTIONS, lifespan=lifespan)
+    mcp = MCPServer(name="milvus-qwen", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
 
-    @mcp.tool(
-        title="Ingest documents",
-        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
-    )
-    async def ingest_documents(
-        paths: Annotated[
-            list[str], Field(description="Files, folders (recursive) or globs such as docs/**/*.md, inside INGEST_ROOTS")
-        ],
-        ctx: Context,
-        collection: Collection = None,
-    ) -> ingest.IngestResult:
-        """Load Markdown and text files into Milvus: chunk by headings, embed, store.
-        Unchanged files are skipped; changed files have their chunks replaced."""
-        return await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx)))
+    if not settings.read_only:  # the one tool that writes
+
+        @mcp.tool(
+            title="Ingest documents",
+            annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+        )
+        async def ingest_documents(
+            paths: Annotated[
+                list[str], Field(description="Files, folders (recursive) or globs such as docs/**/*.md, inside INGEST_ROOTS")
+            ],
+            ctx: Context,
+            collection: Collection = None,
+        ) -> ingest.IngestResult:
+            """Load Markdown and text files into Milvus: chunk by headings, embed, store.
+            Unchanged files are skipped; changed files have their chunks replaced."""
+            return await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx)))
 
     @mcp.tool(
         title="Search the documents",

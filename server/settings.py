@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(120, gt=0, description="Seconds to wait for the chat model")
     llm_max_retries: int = Field(3, ge=0, description="Retries on 429, 5xx and connection errors")
 
+    transport: Literal["stdio", "streamable-http"] = Field("stdio", description="stdio, or streamable-http")
+    host: str = Field("127.0.0.1", description="Address to bind for streamable-http (loopback by default)")
+    port: int = Field(8000, ge=1, le=65535, description="Port for streamable-http")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Extra Host header values accepted over HTTP (DNS-rebinding protection), comma-separated"
+    )
+    read_only: bool = Field(False, description="Expose only the read tools (search, answer)")
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level (logs go to stderr)")
 
     @field_validator("ingest_roots", mode="before")
@@ -63,6 +71,13 @@ class Settings(BaseSettings):
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):
             return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+        return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
         return value
 
     def embedder(self) -> Embedder:
