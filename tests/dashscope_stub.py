@@ -42,7 +42,7 @@ class Fault:
     kind: str  # "fail", "delay" or "cut"
     status: int = 0
     seconds: float = 0.0
-    after_chunks: int = 0
+    after_chunks: int | None = None  # None: before the response headers
     graceful: bool = False
     retry_after_ms: int | None = None
 
@@ -54,6 +54,7 @@ class Stub:
     api_key: str
     base_url: str = ""
     models: set[str] = field(default_factory=lambda: set(MODELS))
+    reasoning_field: str = "reasoning_content"  # newer vLLM sends "reasoning"
     requests: list[dict[str, Any] | None] = field(default_factory=list)  # parsed JSON bodies, in order
     headers: list[dict[str, str]] = field(default_factory=list)  # the headers of each request, same order
     faults: list[Fault] = field(default_factory=list)
@@ -67,7 +68,7 @@ class Stub:
         with self.lock:
             self.faults += [Fault("fail", status=status, retry_after_ms=retry_after_ms) for _ in range(times)]
 
-    def delay_next(self, seconds: float, after_chunks: int = 0) -> None:
+    def delay_next(self, seconds: float, after_chunks: int | None = None) -> None:
         """Stall the next request for `seconds`: before the response headers, or after `after_chunks` SSE chunks."""
         with self.lock:
             self.faults.append(Fault("delay", seconds=seconds, after_chunks=after_chunks))
@@ -93,7 +94,7 @@ def run_stub(api_key: str = "sk-test-0123456789abcdef") -> Iterator[Stub]:
     stub = Stub(api_key=api_key)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
     stub.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield stub
@@ -133,7 +134,7 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
                 extra = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
                 self._error(fault.status, FAULT_MESSAGES.get(fault.status, "Error."), headers=extra)
                 return
-            if fault is not None and fault.kind == "delay" and not fault.after_chunks:
+            if fault is not None and fault.kind == "delay" and fault.after_chunks is None:
                 time.sleep(fault.seconds)
             problem = _invalid(body, stub.models)
             if problem is not None:
@@ -151,8 +152,8 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("x-request-id", str(uuid.uuid4()))
             self.end_headers()
-            for n, chunk in enumerate(_chunks(body)):
-                if fault is not None and n == fault.after_chunks:
+            for n, chunk in enumerate(_chunks(body, stub.reasoning_field)):
+                if fault is not None and fault.after_chunks == n:
                     if fault.kind == "delay":
                         time.sleep(fault.seconds)
                     elif fault.kind == "cut":
@@ -170,7 +171,9 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-        def _error(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
+        def _error(
+            self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+        ) -> None:
             kind, default_code = ERRORS.get(status, ("invalid_request_error", "error"))
             error = {"message": message, "type": kind, "param": None, "code": code or default_code}
             self._json(status, {"error": error, "request_id": str(uuid.uuid4())}, headers)
@@ -241,7 +244,7 @@ def _pieces(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _chunks(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def _chunks(body: dict[str, Any], reasoning_field: str) -> Iterator[dict[str, Any]]:
     """The chat.completion.chunk objects of one streamed answer."""
     reasoning, answer = _texts(body)
     thinks = _thinks(body)
@@ -258,7 +261,7 @@ def _chunks(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
     if thinks:
         for piece in _pieces(reasoning):
-            yield chunk({"role": "assistant", "content": "", "reasoning_content": piece})
+            yield chunk({"role": "assistant", "content": "", reasoning_field: piece})
     for piece in _pieces(answer):
         yield chunk({"role": "assistant", "content": piece})
     yield chunk({"role": "assistant", "content": ""}, "stop")

@@ -20,6 +20,7 @@ DEFAULT_OVERLAP = 150
 
 _md = MarkdownIt("commonmark").use(front_matter_plugin)
 # Text that carries no content on its own: HTML comments and unresolved doc-site includes.
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # as markdown-it counts lines
 _WORD_START = re.compile(r"\s\S")
 _NOISE = re.compile(r"<!--.*?-->|\{\{\s*fragments/[^}]*\}\}", re.DOTALL)
 
@@ -85,7 +86,7 @@ def embedding_text(chunk: Chunk, title: str | None) -> str:
 
 def _line_starts(text: str) -> list[int]:
     """Offset of each line start, plus one past the end (markdown-it maps are line numbers)."""
-    starts = [0] + [m.end() for m in re.finditer("\n", text)]
+    starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]
     if starts[-1] != len(text):
         starts.append(len(text))
     return starts

@@ -133,21 +133,22 @@ async def stream_chat(
                         continue
                     choice = chunk.choices[0]
                     finish_reason = choice.finish_reason or finish_reason
-                    thought = getattr(choice.delta, "reasoning_content", None) or getattr(choice.delta, "reasoning", None)
-                    text = choice.delta.content
+                    delta = choice.delta  # reasoning fields are extras: DashScope's, then newer vLLM's
+                    thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                    text = delta.content
+                    if not (thought or text):
+                        continue
                     if thought:
                         reasoning.append(thought)
                     if text:
                         answer.append(text)
-                    if (thought or text) and first_token_ms is None:
-                        first_token_ms = (time.perf_counter() - started) * 1000
                     now = time.perf_counter()
-                    if on_progress is not None and (thought or text) and now - last_report >= PROGRESS_INTERVAL_S:
+                    if first_token_ms is None:
+                        first_token_ms = (now - started) * 1000
+                    if on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
                         last_report = now
-                        if text:
-                            await on_progress(f"answering… {sum(map(len, answer))} chars")
-                        else:
-                            await on_progress(f"thinking… {sum(map(len, reasoning))} chars")
+                        phase, parts = ("answering", answer) if text else ("thinking", reasoning)
+                        await on_progress(f"{phase}… {sum(map(len, parts))} chars")
     except openai.APIError as exc:
         raise LLMError(_scrub(_explain(exc, config, chosen, streaming), config.api_key)) from None
     if finish_reason is None:
@@ -181,7 +182,8 @@ def _usage(usage: CompletionUsage) -> dict[str, Any]:
 def _explain(exc: openai.APIError, config: LLMConfig, model: str, streaming: bool) -> str:
     """A message for a failed request that says what to change."""
     url = config.base_url
-    tries = f"after {config.max_retries} retries" if config.max_retries else "with retries off (LLM_MAX_RETRIES=0)"
+    retries = config.max_retries
+    tries = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "with retries off"
     if isinstance(exc, openai.APITimeoutError):
         if streaming:
             return (
@@ -220,7 +222,7 @@ def _explain(exc: openai.APIError, config: LLMConfig, model: str, streaming: boo
         )
     if status == 429:
         return (
-            f"{model} is rate-limited or out of quota (429: {said}), still {tries}. "
+            f"{model} is rate-limited or out of quota (429: {said}) {tries}. "
             "Wait a minute and try again, or raise LLM_MAX_RETRIES."
         )
     if status >= 500:
