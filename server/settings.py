@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         description=f"Folders ingest may read, separated by {os.pathsep!r}; default: the working directory",
     )
     search_mode: Mode = Field("dense", description="Default retrieval: dense, bm25 or hybrid")
+    min_relevance: float = Field(
+        0.3, ge=-1, le=1, description="answer_with_qwen answers only when the best chunk's cosine similarity reaches this"
+    )
     max_file_mb: float = Field(10, gt=0, description="Files larger than this are skipped")
 
     embedding_provider: Provider = Field("local", description="local (ONNX), sentence-transformers, or openai")
@@ -97,6 +100,7 @@ class Settings(BaseSettings):
             roots=self.ingest_roots or [Path.cwd()],
             collection=self.milvus_collection,
             search_mode=self.search_mode,
+            min_relevance=self.min_relevance,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             llm=LLMConfig(
                 base_url=self.dashscope_base_url,

@@ -25,8 +25,6 @@ If the passages do not contain the answer, say that you could not find it in the
 <question>
 {question}
 </question>"""
-# Below this cosine similarity of the best chunk, nothing retrieved is taken as relevant.
-MIN_RELEVANCE = 0.2
 
 
 class AnswerSource(BaseModel):
@@ -86,7 +84,7 @@ async def answer_with_qwen(
     thinking_options(services.llm.dialect, enable_thinking, thinking_budget)  # bad arguments fail before any work
     found = await retrieve(services, question, top_k, source, collection)
     retrieval_ms = (time.perf_counter() - started) * 1000
-    relevant = found.best_similarity is None or found.best_similarity >= MIN_RELEVANCE
+    relevant = found.best_similarity is None or found.best_similarity >= services.min_relevance
     hits = found.response.results if relevant else []
     sources = [AnswerSource(n=h.rank, source=h.source, heading=h.heading, score=h.score, chunk_id=h.chunk_id) for h in hits]
     thinking = Thinking(enabled=enable_thinking if thinking_budget is None else True, budget=thinking_budget)
