@@ -15,7 +15,7 @@ DIM = 4
 
 
 def _row(cid: str, source: str, vector: list[float], text: str = "some text") -> dict:
-    return {"id": cid, "vector": vector, "text": text, "source": source, "title": "T",
+    return {"id": cid, "vector": vector, "heading_vector": vector, "text": text, "source": source, "title": "T",
             "headings": ["T", cid], "chunk_index": 0, "content_hash": cid}
 
 
@@ -29,17 +29,17 @@ async def test_round_trip_and_reopen(tmp_path: Path) -> None:
     assert await store.count("docs") == 5
     found = await store.existing("docs", ['a"quote.md', "back\\slash.md"])
     assert set(found) == {'a"quote.md', "back\\slash.md"}
-    hits = await store.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 2)
+    hits = await store.search_vector("docs", [1.0, 0.0, 0.0, 0.0], 2)
     assert [h.chunk_id for h in hits] == ["id0", "id1"]
     assert hits[0].fields["headings"] == ["T", "id0"]
     store.close()
 
     reopened = Store(path)
     info = await reopened.info("docs")
-    assert info is not None and (info.embedder, info.dim, info.hybrid) == ("toy", DIM, True)
-    hits = await reopened.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="x_1.md")
+    assert info is not None and (info.embedder, info.dim, info.hybrid, info.heading_vectors) == ("toy", DIM, True, True)
+    hits = await reopened.search_vector("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="x_1.md")
     assert [h.fields["source"] for h in hits] == ["x_1.md"]  # `_` in a glob is literal
-    hits = await reopened.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="*.md")
+    hits = await reopened.search_vector("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="*.md")
     assert len(hits) == 5
     await reopened.delete_ids("docs", ["id0", "id1"])
     assert await reopened.count("docs") == 3

@@ -84,6 +84,13 @@ def embedding_text(chunk: Chunk, title: str | None) -> str:
     return f"{prefix}\n\n{chunk.text}" if prefix else chunk.text
 
 
+def heading_text(chunk: Chunk, title: str | None, source: str) -> str:
+    """What a chunk's section is called: its heading, else the document title, else the file name."""
+    if chunk.headings:
+        return chunk.headings[-1]
+    return title or re.sub(r"[_-]+", " ", source.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+
+
 def _line_starts(text: str) -> list[int]:
     """Offset of each line start, plus one past the end (markdown-it maps are line numbers)."""
     starts = [0] + [m.end() for m in _NEWLINE.finditer(text)]

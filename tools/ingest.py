@@ -17,10 +17,10 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from tools.chunking import Chunk, ChunkedDocument, chunk_markdown, chunk_text, embedding_text
+from tools.chunking import Chunk, ChunkedDocument, chunk_markdown, chunk_text, embedding_text, heading_text
 from tools.paths import MARKDOWN, FoundFile, Skipped, collect
 from tools.services import ProgressFn, Services
-from tools.store import SOURCE_MAX, check_collection_name
+from tools.store import SOURCE_MAX, VECTOR_FIELDS, CollectionInfo, check_collection_name
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ async def ingest_documents(
     files, skipped = await anyio.to_thread.run_sync(collect, paths, services.roots)
     embedder = services.embedder
     await embedder.warm_up()
-    await services.store.ensure(name, embedder.name, embedder.dim)
+    info = await services.store.ensure(name, embedder.name, embedder.dim)
     totals = {"files": 0, "added": 0, "unchanged": 0, "removed": 0}
     done = 0
 
@@ -118,7 +118,7 @@ async def ingest_documents(
         async with send:
             for at in range(0, len(files), FILES_PER_BATCH):
                 batch = files[at : at + FILES_PER_BATCH]
-                await send.send(await _prepare(services, name, batch, skipped))
+                await send.send(await _prepare(services, info, batch, skipped))
     if totals["added"] or totals["removed"]:
         await services.store.flush(name)
     return IngestResult(
@@ -132,12 +132,14 @@ async def ingest_documents(
     )
 
 
-async def _prepare(services: Services, name: str, files: list[FoundFile], skipped: list[Skipped]) -> _Prepared:
+async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFile], skipped: list[Skipped]) -> _Prepared:
     """Read, chunk and diff a batch of files against what is stored; embed only new chunks."""
+    name = info.name
+    vector_fields = list(VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1])
     docs = await anyio.to_thread.run_sync(lambda: [read_document(f, services.max_file_bytes) for f in files])
     stored = await services.store.existing(name, [f.source for f in files])
     rows: list[dict[str, Any]] = []
-    to_embed: list[tuple[dict[str, Any], str]] = []
+    to_embed: list[tuple[dict[str, Any], str, str]] = []
     to_move: list[dict[str, Any]] = []
     keep: set[str] = set()
     unchanged = indexed = 0
@@ -156,20 +158,22 @@ async def _prepare(services: Services, name: str, files: list[FoundFile], skippe
             keep.add(row["id"])
             previous = old.get(row["id"])
             if previous is None:
-                to_embed.append((row, embedding_text(chunk, doc.title)))
+                to_embed.append((row, embedding_text(chunk, doc.title), heading_text(chunk, doc.title, found.source)))
             else:
                 unchanged += 1
                 if previous["chunk_index"] != chunk.index:
                     to_move.append(row)
     if to_embed:
-        vectors = await services.embedder.embed_documents([text for _, text in to_embed])
-        for (row, _), vector in zip(to_embed, vectors, strict=True):
-            row["vector"] = vector
+        # Chunk texts and (where the collection keeps them) section headings, in one call so they batch together.
+        texts = [t for _, t, _ in to_embed] + ([h for _, _, h in to_embed] if info.heading_vectors else [])
+        vectors = await services.embedder.embed_documents(texts)
+        for i, (row, _, _) in enumerate(to_embed):
+            row.update({field: vectors[n * len(to_embed) + i] for n, field in enumerate(vector_fields)})
             rows.append(row)
     if to_move:
-        vectors = await services.store.vectors(name, [r["id"] for r in to_move])
+        stored = await services.store.fetch(name, [r["id"] for r in to_move], vector_fields)
         for row in to_move:
-            row["vector"] = vectors[row["id"]]
+            row.update({field: stored[row["id"]][field] for field in vector_fields})
             rows.append(row)
     delete = [r["id"] for f in files for r in stored.get(f.source, []) if r["id"] not in keep]
     return _Prepared(rows, delete, len(to_embed), unchanged, indexed, len(files))

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Literal
 
 import anyio
+import numpy as np
 from pydantic import BaseModel
 
 from tools.errors import UserError
 from tools.services import Services
-from tools.store import CollectionInfo, Hit, check_collection_name, check_embedder
+from tools.store import OUTPUT_FIELDS, VECTOR_FIELDS, CollectionInfo, Hit, check_collection_name, check_embedder
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 50
-# Hybrid: weighted reciprocal rank fusion of the dense and BM25 lists (tuned on the dev set).
-FUSION_DENSE_WEIGHT = 0.6
-FUSION_K = 10
-FUSION_DEPTH = 30
+# Hybrid score = cosine(query, chunk) + HEADING_WEIGHT * cosine(query, section heading)
+#                + BM25_WEIGHT * BM25 / best BM25 of the query, over the union of each list's top CANDIDATES.
+# Weights chosen on the dev set (bench/eval_retrieval.py); results were flat for 0.2-0.3 on both.
+HEADING_WEIGHT = 0.3
+BM25_WEIGHT = 0.2
+CANDIDATES = 50
 
 
 class SearchHit(BaseModel):
@@ -102,39 +106,49 @@ async def retrieve(
     best: float | None = None
     if mode == "bm25":
         hits = await store.search_bm25(info.name, query, top_k, glob)
+    elif mode == "dense":
+        hits = await store.search_vector(info.name, await services.embedder.embed_query(query), top_k, glob)
+        best = hits[0].score if hits else None
     else:
-        depth = top_k if mode == "dense" else max(FUSION_DEPTH, top_k)
-        dense: list[Hit] = []
-        sparse: list[Hit] = []
-
-        async def run_dense() -> None:
-            nonlocal dense
-            dense = await store.search_dense(info.name, await services.embedder.embed_query(query), depth, glob)
-
-        async def run_sparse() -> None:
-            nonlocal sparse
-            sparse = await store.search_bm25(info.name, query, depth, glob)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(run_dense)
-            if mode == "hybrid":
-                tg.start_soon(run_sparse)
-        best = dense[0].score if dense else None
-        hits = dense[:top_k] if mode == "dense" else fuse(dense, sparse)[:top_k]
+        hits, best = await _hybrid(services, info, query, top_k, glob)
     results = [_shape(rank, hit) for rank, hit in enumerate(hits, start=1)]
     return Retrieved(response=SearchResponse(results=results, mode=mode, note=note), best_similarity=best)
 
 
-def fuse(dense: list[Hit], sparse: list[Hit]) -> list[Hit]:
-    """Weighted reciprocal rank fusion: score = w / (k + dense rank) + (1 - w) / (k + BM25 rank)."""
-    scores: dict[str, float] = {}
-    by_id: dict[str, Hit] = {}
-    for weight, hits in ((FUSION_DENSE_WEIGHT, dense), (1 - FUSION_DENSE_WEIGHT, sparse)):
-        for rank, hit in enumerate(hits, start=1):
-            scores[hit.chunk_id] = scores.get(hit.chunk_id, 0.0) + weight / (FUSION_K + rank)
-            by_id.setdefault(hit.chunk_id, hit)
-    ranked = sorted(scores, key=lambda cid: -scores[cid])
-    return [Hit(cid, scores[cid], by_id[cid].fields) for cid in ranked]
+async def _hybrid(
+    services: Services, info: CollectionInfo, query: str, top_k: int, glob: str | None
+) -> tuple[list[Hit], float | None]:
+    """Candidates from the chunk vectors, heading vectors and BM25, re-scored together (see HEADING_WEIGHT)."""
+    store, depth = services.store, max(CANDIDATES, top_k)
+    vector = await services.embedder.embed_query(query)
+    lists: dict[str, list[Hit]] = {}
+
+    async def collect(kind: str, search: Awaitable[list[Hit]]) -> None:
+        lists[kind] = await search
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(collect, "vector", store.search_vector(info.name, vector, depth, glob, output_fields=[]))
+        tg.start_soon(collect, "bm25", store.search_bm25(info.name, query, depth, glob, output_fields=[]))
+        if info.heading_vectors:
+            search = store.search_vector(info.name, vector, depth, glob, field="heading_vector", output_fields=[])
+            tg.start_soon(collect, "heading", search)
+    bm25 = {h.chunk_id: h.score for h in lists["bm25"]}
+    top_bm25 = max(bm25.values(), default=0.0) or 1.0
+    ids = list({h.chunk_id: None for hits in lists.values() for h in hits})
+    fields = [*OUTPUT_FIELDS, *(VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1])]
+    rows = await store.fetch(info.name, ids, fields)
+    query_vector = np.asarray(vector, dtype=np.float32)
+    scored: list[Hit] = []
+    best: float | None = None
+    for cid, row in rows.items():
+        similarity = float(query_vector @ np.asarray(row.pop("vector"), dtype=np.float32))
+        score = similarity + BM25_WEIGHT * bm25.get(cid, 0.0) / top_bm25
+        if "heading_vector" in row:
+            score += HEADING_WEIGHT * float(query_vector @ np.asarray(row.pop("heading_vector"), dtype=np.float32))
+        best = similarity if best is None else max(best, similarity)
+        scored.append(Hit(cid, score, row))
+    scored.sort(key=lambda h: -h.score)
+    return scored[:top_k], best
 
 
 def _shape(rank: int, hit: Hit) -> SearchHit:

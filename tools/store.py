@@ -27,6 +27,7 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 TEXT_MAX = 65535
 SOURCE_MAX = 4096
+VECTOR_FIELDS = ("vector", "heading_vector")
 OUTPUT_FIELDS = ["source", "title", "headings", "text", "chunk_index", "content_hash"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -39,7 +40,8 @@ class CollectionInfo:
     name: str
     embedder: str
     dim: int
-    hybrid: bool
+    hybrid: bool  # has the BM25 field
+    heading_vectors: bool  # has a vector of each chunk's section heading
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ class Store:
         if "embedder" not in meta:
             raise UserError(f"Collection {name!r} was not made by this server (it has no embedder record)")
         fields = {f["name"] for f in desc.get("fields", [])}
-        info = CollectionInfo(name, meta["embedder"], int(meta["dim"]), "sparse" in fields)
+        info = CollectionInfo(name, meta["embedder"], int(meta["dim"]), "sparse" in fields, "heading_vector" in fields)
         self._ensure_loaded(client, name)
         self._info[name] = info
         return info
@@ -188,6 +190,7 @@ class Store:
         schema = client.create_schema(auto_id=False, description=meta)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        schema.add_field("heading_vector", DataType.FLOAT_VECTOR, dim=dim)
         schema.add_field(
             "text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, analyzer_params={"type": "english"}
         )
@@ -202,11 +205,12 @@ class Store:
         )
         index = client.prepare_index_params()
         index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+        index.add_index("heading_vector", index_type="AUTOINDEX", metric_type="COSINE")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
         log.info("created collection %s (%s, dim %d)", name, embedder, dim)
         self._ensure_loaded(client, name)
-        info = CollectionInfo(name, embedder, dim, True)
+        info = CollectionInfo(name, embedder, dim, True, True)
         self._info[name] = info
         return info
 
@@ -233,13 +237,13 @@ class Store:
             iterator.close()
         return rows
 
-    async def vectors(self, name: str, ids: list[str]) -> dict[str, list[float]]:
-        """Stored vectors by chunk id (to move a chunk without embedding it again)."""
+    async def fetch(self, name: str, ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+        """Stored rows by chunk id, with the fields asked for."""
         if not ids:
             return {}
         expr = "id in [" + ", ".join(quote(i) for i in ids) + "]"
-        rows = await self._run(self._query_all, name, expr, ["id", "vector"])
-        return {r["id"]: list(r["vector"]) for r in rows}
+        rows = await self._run(self._query_all, name, expr, ["id", *fields])
+        return {r["id"]: r for r in rows}
 
     async def upsert(self, name: str, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -260,25 +264,32 @@ class Store:
 
     # search
 
-    async def search_dense(self, name: str, vector: list[float], limit: int, source_glob: str | None = None) -> list[Hit]:
-        """Nearest chunks by cosine similarity, optionally only from sources matching a glob."""
-        return await self._search(name, vector, "vector", "COSINE", limit, source_glob)
+    async def search_vector(
+        self, name: str, vector: list[float], limit: int, source_glob: str | None = None, field: str = "vector",
+        output_fields: list[str] = OUTPUT_FIELDS,
+    ) -> list[Hit]:
+        """Nearest chunks by cosine similarity of `field`, optionally only from sources matching a glob."""
+        return await self._search(name, vector, field, "COSINE", limit, source_glob, output_fields)
 
-    async def search_bm25(self, name: str, text: str, limit: int, source_glob: str | None = None) -> list[Hit]:
+    async def search_bm25(
+        self, name: str, text: str, limit: int, source_glob: str | None = None, output_fields: list[str] = OUTPUT_FIELDS
+    ) -> list[Hit]:
         """Chunks ranked by Milvus's built-in BM25 over the chunk text."""
-        return await self._search(name, text, "sparse", "BM25", limit, source_glob)
+        return await self._search(name, text, "sparse", "BM25", limit, source_glob, output_fields)
 
     async def _search(
-        self, name: str, data: Any, field: str, metric: str, limit: int, source_glob: str | None
+        self, name: str, data: Any, field: str, metric: str, limit: int, source_glob: str | None,
+        output_fields: list[str],
     ) -> list[Hit]:
         expr, exact = "", True
         if source_glob:
             like, exact = glob_to_like(source_glob)
             expr = f"source like {quote(like)}"
+            output_fields = list({*output_fields, "source"})
         fetch = limit if exact else limit * 4
         result = await self._run(
             lambda client: client.search(
-                name, [data], anns_field=field, limit=fetch, filter=expr, output_fields=OUTPUT_FIELDS,
+                name, [data], anns_field=field, limit=fetch, filter=expr, output_fields=output_fields,
                 search_params={"metric_type": metric},
             )
         )
