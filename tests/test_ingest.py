@@ -122,3 +122,41 @@ async def test_clear_errors_for_bad_arguments(services: Services) -> None:
     for query in ("", "   ", "x" * 5000):
         with pytest.raises(UserError, match="query"):
             await search_milvus_docs(services, query)
+
+
+async def test_hybrid_and_bm25_modes(services: Services) -> None:
+    await ingest_documents(services, ["milvus_docs/en"])
+    hybrid = await search_milvus_docs(services, QUESTION, mode="hybrid")
+    assert hybrid.mode == "hybrid" and hybrid.note is None
+    assert "Where does Milvus store data?" in [h.heading for h in hybrid.results]
+    assert [h.score for h in hybrid.results] == sorted((h.score for h in hybrid.results), reverse=True)
+    exact = await search_milvus_docs(services, "etcd MinIO", top_k=5, mode="bm25")
+    assert exact.results and all("etcd" in h.text.lower() or "minio" in h.text.lower() for h in exact.results)
+    scoped = await search_milvus_docs(services, QUESTION, top_k=5, source="*/performance_faq.md", mode="hybrid")
+    assert {h.source for h in scoped.results} == {"milvus_docs/en/faq/performance_faq.md"}
+    with pytest.raises(UserError, match="mode must be one of"):
+        await search_milvus_docs(services, QUESTION, mode="fuzzy")
+
+
+async def test_collection_without_bm25_is_searched_dense_with_a_hint(services: Services) -> None:
+    """A collection made before the BM25 and heading fields existed keeps working."""
+    from pymilvus import DataType
+
+    def old_schema(client) -> None:
+        schema = client.create_schema(auto_id=False, description='{"embedder": "all-MiniLM-L6-v2", "dim": 384}')
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=384)
+        for field in ("text", "source", "title", "content_hash"):
+            schema.add_field(field, DataType.VARCHAR, max_length=4096)
+        schema.add_field("headings", DataType.JSON)
+        schema.add_field("chunk_index", DataType.INT64)
+        index = client.prepare_index_params()
+        index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
+        client.create_collection("old_docs", schema=schema, index_params=index)
+
+    await services.store._run(old_schema)
+    result = await ingest_documents(services, ["milvus_docs/en/faq/product_faq.md"], collection="old_docs")
+    assert result.chunks_added > 10
+    found = await search_milvus_docs(services, QUESTION, collection="old_docs", mode="hybrid")
+    assert found.mode == "dense" and "re-ingest" in (found.note or "")
+    assert "Where does Milvus store data?" in [h.heading for h in found.results]

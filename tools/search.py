@@ -6,19 +6,19 @@ from collections.abc import Awaitable
 from typing import Literal
 
 import anyio
-import numpy as np
 from pydantic import BaseModel
 
 from tools.errors import UserError
 from tools.services import Services
-from tools.store import OUTPUT_FIELDS, VECTOR_FIELDS, CollectionInfo, Hit, check_collection_name, check_embedder
+from tools.store import OUTPUT_FIELDS, CollectionInfo, Hit, check_collection_name, check_embedder
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 50
 # Hybrid score = cosine(query, chunk) + HEADING_WEIGHT * cosine(query, section heading)
-#                + BM25_WEIGHT * BM25 / best BM25 of the query, over the union of each list's top CANDIDATES.
+#                + BM25_WEIGHT * BM25 / best BM25 of the query, over the union of each list's top CANDIDATES
+# (a chunk absent from a cosine list gets that list's lowest score, an upper bound of its own).
 # Weights chosen on the dev set (bench/eval_retrieval.py); results were flat for 0.2-0.3 on both.
 HEADING_WEIGHT = 0.3
 BM25_WEIGHT = 0.2
@@ -132,23 +132,21 @@ async def _hybrid(
         if info.heading_vectors:
             search = store.search_vector(info.name, vector, depth, glob, field="heading_vector", output_fields=[])
             tg.start_soon(collect, "heading", search)
-    bm25 = {h.chunk_id: h.score for h in lists["bm25"]}
-    top_bm25 = max(bm25.values(), default=0.0) or 1.0
-    ids = list({h.chunk_id: None for hits in lists.values() for h in hits})
-    fields = [*OUTPUT_FIELDS, *(VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1])]
-    rows = await store.fetch(info.name, ids, fields)
-    query_vector = np.asarray(vector, dtype=np.float32)
-    scored: list[Hit] = []
-    best: float | None = None
-    for cid, row in rows.items():
-        similarity = float(query_vector @ np.asarray(row.pop("vector"), dtype=np.float32))
-        score = similarity + BM25_WEIGHT * bm25.get(cid, 0.0) / top_bm25
-        if "heading_vector" in row:
-            score += HEADING_WEIGHT * float(query_vector @ np.asarray(row.pop("heading_vector"), dtype=np.float32))
-        best = similarity if best is None else max(best, similarity)
-        scored.append(Hit(cid, score, row))
-    scored.sort(key=lambda h: -h.score)
-    return scored[:top_k], best
+    scores = {kind: {h.chunk_id: h.score for h in hits} for kind, hits in lists.items()}
+    if not scores["vector"]:
+        return [], None
+    # A chunk missing from a cosine list scores at most that list's lowest score: use it.
+    floor = {kind: min(found.values(), default=0.0) for kind, found in scores.items()}
+    top_bm25 = max(scores["bm25"].values(), default=0.0) or 1.0
+    fused: dict[str, float] = {}
+    for cid in {cid for found in scores.values() for cid in found}:
+        fused[cid] = scores["vector"].get(cid, floor["vector"]) + BM25_WEIGHT * scores["bm25"].get(cid, 0.0) / top_bm25
+        if "heading" in scores:
+            fused[cid] += HEADING_WEIGHT * scores["heading"].get(cid, floor["heading"])
+    best_ids = sorted(fused, key=lambda cid: (-fused[cid], cid))[:top_k]
+    rows = await store.fetch(info.name, best_ids, OUTPUT_FIELDS)
+    hits = [Hit(cid, fused[cid], rows[cid]) for cid in best_ids if cid in rows]
+    return hits, max(scores["vector"].values())
 
 
 def _shape(rank: int, hit: Hit) -> SearchHit:

@@ -241,8 +241,7 @@ class Store:
         """Stored rows by chunk id, with the fields asked for."""
         if not ids:
             return {}
-        expr = "id in [" + ", ".join(quote(i) for i in ids) + "]"
-        rows = await self._run(self._query_all, name, expr, ["id", *fields])
+        rows = await self._run(lambda client: client.get(name, ids=ids, output_fields=["id", *fields]))
         return {r["id"]: r for r in rows}
 
     async def upsert(self, name: str, rows: list[dict[str, Any]]) -> None:
