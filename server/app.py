@@ -15,7 +15,7 @@ from pydantic import Field
 
 from server import __version__
 from server.settings import Settings
-from tools import answer, ingest, search
+from tools import answer, ingest, manage, search
 from tools.errors import UserError
 from tools.llm import LLMError
 from tools.services import ProgressFn, Services
@@ -75,10 +75,24 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             ],
             ctx: Context,
             collection: Collection = None,
+            prune: Annotated[
+                bool, Field(description="Also remove chunks of files that are gone from the folders given")
+            ] = False,
         ) -> ingest.IngestResult:
             """Load Markdown and text files into Milvus: chunk by headings, embed, store.
             Unchanged files are skipped; changed files have their chunks replaced."""
-            return await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx)))
+            return await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx), prune))
+
+        @mcp.tool(
+            title="Delete documents",
+            annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+        )
+        async def delete_documents(
+            sources: Annotated[list[str], Field(description="Stored source names or globs, e.g. en/faq/*.md")],
+            collection: Collection = None,
+        ) -> manage.DeleteResult:
+            """Remove documents from the index: every chunk of the matching sources."""
+            return await _answer(manage.delete_documents(services, sources, collection))
 
     @mcp.tool(
         title="Search the documents",
@@ -125,6 +139,18 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
                 collection, _progress(ctx),
             )
         )
+
+    @mcp.tool(
+        title="Describe a collection",
+        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
+    )
+    async def describe_collection(
+        collection: Collection = None,
+        source: Annotated[str | None, Field(description="Only list sources matching this glob")] = None,
+        limit: Annotated[int, Field(description=f"Most sources to list (1-{manage.MAX_LISTED})")] = 100,
+    ) -> manage.CollectionReport:
+        """What a collection holds: its embedder, chunk and source counts, the sources, and the other collections."""
+        return await _answer(manage.describe_collection(services, collection, source, limit))
 
     return mcp
 

@@ -160,3 +160,24 @@ async def test_collection_without_bm25_is_searched_dense_with_a_hint(services: S
     found = await search_milvus_docs(services, QUESTION, collection="old_docs", mode="hybrid")
     assert found.mode == "dense" and "re-ingest" in (found.note or "")
     assert "Where does Milvus store data?" in [h.heading for h in found.results]
+
+
+async def test_prune_describe_and_delete(services: Services, docs: Path) -> None:
+    from tools.manage import delete_documents, describe_collection
+
+    first = await ingest_documents(services, ["milvus_docs/en"])
+    report = await describe_collection(services)
+    assert (report.chunks, report.sources, report.embedder, report.dim) == (first.chunks_added, 4, "all-MiniLM-L6-v2", 384)
+    assert report.collections == ["milvus_docs"]
+    (docs / "milvus_docs" / "en" / "faq" / "troubleshooting.md").unlink()
+    kept = await ingest_documents(services, ["milvus_docs/en"])  # without prune, nothing is removed
+    assert kept.chunks_removed == 0
+    pruned = await ingest_documents(services, ["milvus_docs/en"], prune=True)
+    gone = next(s.chunks for s in report.listed if s.source.endswith("troubleshooting.md"))
+    assert pruned.chunks_removed == gone
+    deleted = await delete_documents(services, ["*/performance_faq.md"])
+    assert deleted.sources_removed == ["milvus_docs/en/faq/performance_faq.md"] and deleted.chunks_removed > 0
+    after = await describe_collection(services)
+    assert after.sources == 2 and after.chunks == first.chunks_added - gone - deleted.chunks_removed
+    with pytest.raises(UserError, match="No source"):
+        await delete_documents(services, ["nothing/*.md"])

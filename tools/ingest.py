@@ -81,12 +81,20 @@ def read_document(found: FoundFile, max_bytes: int) -> ChunkedDocument | str:
 
 
 async def ingest_documents(
-    services: Services, paths: list[str], collection: str | None = None, progress: ProgressFn | None = None
+    services: Services,
+    paths: list[str],
+    collection: str | None = None,
+    progress: ProgressFn | None = None,
+    prune: bool = False,
 ) -> IngestResult:
-    """Ingest files, folders and globs into a collection (created on first use)."""
+    """Ingest files, folders and globs into a collection (created on first use).
+
+    With `prune`, chunks of files that are gone from the named folders are removed too.
+    """
     started = time.perf_counter()
     name = check_collection_name(collection or services.collection)
-    files, skipped = await anyio.to_thread.run_sync(collect, paths, services.roots)
+    found = await anyio.to_thread.run_sync(collect, paths, services.roots)
+    files, skipped = found.files, found.skipped
     embedder = services.embedder
     await embedder.warm_up()
     info = await services.store.ensure(name, embedder.name, embedder.dim)
@@ -119,6 +127,8 @@ async def ingest_documents(
             for at in range(0, len(files), FILES_PER_BATCH):
                 batch = files[at : at + FILES_PER_BATCH]
                 await send.send(await _prepare(services, info, batch, skipped))
+    if prune:
+        totals["removed"] += await _prune(services, name, found.folders, {f.source for f in files})
     if totals["added"] or totals["removed"]:
         await services.store.flush(name)
     return IngestResult(
@@ -130,6 +140,16 @@ async def ingest_documents(
         skipped=[SkippedFile(path=s.path, reason=s.reason) for s in skipped],
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+async def _prune(services: Services, name: str, folders: list[str], present: set[str]) -> int:
+    """Delete the chunks of sources inside `folders` whose files were not found; the count removed."""
+    gone: dict[str, int] = {}
+    for folder in folders:
+        stored = await services.store.sources(name, folder)
+        gone.update({source: n for source, n in stored.items() if source not in present})
+    await services.store.delete_sources(name, sorted(gone))
+    return sum(gone.values())
 
 
 async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFile], skipped: list[Skipped]) -> _Prepared:

@@ -50,22 +50,47 @@ def _outside(raw: str, roots: list[Path]) -> UserError:
     return UserError(f"{raw!r} is outside the folders this server may read (INGEST_ROOTS={listed})")
 
 
-def collect(inputs: list[str], roots: list[Path]) -> tuple[list[FoundFile], list[Skipped]]:
+@dataclass
+class Collected:
+    """The files to ingest, what was passed over, and the folders named (as source prefixes)."""
+
+    files: list[FoundFile]
+    skipped: list[Skipped]
+    folders: list[str]
+
+
+def collect(inputs: list[str], roots: list[Path]) -> Collected:
     """All supported files named by `inputs`; refuses any input that is missing or outside the roots."""
     if not inputs:
         raise UserError("Give at least one file, folder or glob in `paths`")
     found: dict[Path, FoundFile] = {}
     skipped: list[Skipped] = []
+    folders: list[str] = []
     for raw in inputs:
         if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
             raise UserError(f"Invalid path {raw!r}")
+        folder = _folder(raw, roots)
+        if folder is not None:
+            folders.append(folder)
         for path, explicit in _expand(raw, roots):
             if path.suffix.lower() in SUPPORTED:
                 found.setdefault(path, FoundFile(path, source_name(path, roots)))
             elif explicit:
                 supported = ", ".join(sorted(SUPPORTED))
                 skipped.append(Skipped(str(path), f"unsupported file type {path.suffix or '(none)'}; supported: {supported}"))
-    return sorted(found.values(), key=lambda f: f.source), skipped
+    return Collected(sorted(found.values(), key=lambda f: f.source), skipped, folders)
+
+
+def _folder(raw: str, roots: list[Path]) -> str | None:
+    """The source prefix of an input that names a folder inside the roots ("" for a root itself)."""
+    if glob.has_magic(raw):
+        return None
+    path = Path(os.path.expanduser(raw))
+    resolved = (path if path.is_absolute() else roots[0] / path).resolve()
+    if not resolved.is_dir() or within(resolved, roots) is None:
+        return None
+    prefix = source_name(resolved, roots)
+    return "" if prefix == "." else prefix
 
 
 def _expand(raw: str, roots: list[Path]) -> list[tuple[Path, bool]]:

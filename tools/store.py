@@ -237,6 +237,27 @@ class Store:
             iterator.close()
         return rows
 
+    async def collections(self) -> list[str]:
+        return sorted(await self._run(lambda client: client.list_collections()))
+
+    async def sources(self, name: str, prefix: str = "") -> dict[str, int]:
+        """Chunk counts per source, for every source inside a folder ("" for all)."""
+        base = prefix.rstrip("/") + "/" if prefix else ""
+        # `like` treats `%` and `_` as wildcards and cannot escape them: a superset, checked below.
+        expr = f"source like {quote(base + '%')}" if base else ""
+        rows = await self._run(self._query_all, name, expr, ["source"])
+        counts: dict[str, int] = {}
+        for row in rows:
+            if row["source"].startswith(base):
+                counts[row["source"]] = counts.get(row["source"], 0) + 1
+        return counts
+
+    async def delete_sources(self, name: str, sources: list[str]) -> None:
+        """Remove every chunk of these sources."""
+        for at in range(0, len(sources), 100):
+            expr = "source in [" + ", ".join(quote(s) for s in sources[at : at + 100]) + "]"
+            await self._run(lambda client, expr=expr: client.delete(name, filter=expr))
+
     async def fetch(self, name: str, ids: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
         """Stored rows by chunk id, with the fields asked for."""
         if not ids:

@@ -1,0 +1,72 @@
+"""Seeing and pruning what a collection holds: its sources, chunk counts and embedder; removing documents."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from pydantic import BaseModel
+
+from tools.errors import UserError
+from tools.search import open_collection
+from tools.services import Services
+
+MAX_LISTED = 1000
+
+
+class SourceCount(BaseModel):
+    source: str
+    chunks: int
+
+
+class CollectionReport(BaseModel):
+    """What a collection holds and what built it."""
+
+    collection: str
+    embedder: str
+    dim: int
+    hybrid: bool
+    chunks: int
+    sources: int
+    listed: list[SourceCount]
+    collections: list[str]
+
+
+class DeleteResult(BaseModel):
+    collection: str
+    sources_removed: list[str]
+    chunks_removed: int
+
+
+async def describe_collection(
+    services: Services, collection: str | None = None, source: str | None = None, limit: int = 100
+) -> CollectionReport:
+    """The collection's embedder, size and sources (those matching the glob `source`, up to `limit`)."""
+    if not 1 <= limit <= MAX_LISTED:
+        raise UserError(f"limit must be from 1 to {MAX_LISTED}, not {limit}")
+    info = await open_collection(services, collection)
+    counts = await services.store.sources(info.name)
+    matching = sorted(s for s in counts if source is None or fnmatch.fnmatchcase(s, source))
+    return CollectionReport(
+        collection=info.name,
+        embedder=info.embedder,
+        dim=info.dim,
+        hybrid=info.hybrid,
+        chunks=sum(counts.values()),
+        sources=len(counts),
+        listed=[SourceCount(source=s, chunks=counts[s]) for s in matching[:limit]],
+        collections=await services.store.collections(),
+    )
+
+
+async def delete_documents(services: Services, sources: list[str], collection: str | None = None) -> DeleteResult:
+    """Remove every chunk of the given sources (exact names or globs such as en/faq/*.md)."""
+    if not sources or not all(isinstance(s, str) and s.strip() for s in sources):
+        raise UserError("Give the sources to delete: stored source names or globs (see describe_collection)")
+    info = await open_collection(services, collection)
+    counts = await services.store.sources(info.name)
+    doomed = sorted(s for s in counts if any(fnmatch.fnmatchcase(s, pattern) for pattern in sources))
+    if not doomed:
+        raise UserError(f"No source in {info.name!r} matches {sources!r}; describe_collection lists them")
+    await services.store.delete_sources(info.name, doomed)
+    await services.store.flush(info.name)
+    return DeleteResult(collection=info.name, sources_removed=doomed, chunks_removed=sum(counts[s] for s in doomed))
