@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         default_factory=lambda: [Path.cwd()],
         description=f"Folders ingest may read, separated by {os.pathsep!r}; default: the working directory",
     )
-    search_mode: Mode = Field("dense", description="Default retrieval: dense, bm25 or hybrid")
+    search_mode: Mode = Field("hybrid", description="Default retrieval: dense, bm25 or hybrid")
     min_relevance: float = Field(
         0.3, ge=-1, le=1, description="answer_with_qwen answers only when the best chunk's cosine similarity reaches this"
     )

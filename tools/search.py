@@ -10,15 +10,14 @@ from pydantic import BaseModel
 
 from tools.errors import UserError
 from tools.services import Services
-from tools.store import OUTPUT_FIELDS, CollectionInfo, Hit, check_collection_name, check_embedder
+from tools.store import OUTPUT_FIELDS, VECTOR_FIELDS, CollectionInfo, Hit, check_collection_name, check_embedder
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 50
 # Hybrid score = cosine(query, chunk) + HEADING_WEIGHT * cosine(query, section heading)
-#                + BM25_WEIGHT * BM25 / best BM25 of the query, over the union of each list's top CANDIDATES
-# (a chunk absent from a cosine list gets that list's lowest score, an upper bound of its own).
+#                + BM25_WEIGHT * BM25 / best BM25 of the query, for the union of each list's top CANDIDATES.
 # Weights chosen on the dev set (bench/eval_retrieval.py); results were flat for 0.2-0.3 on both.
 HEADING_WEIGHT = 0.3
 BM25_WEIGHT = 0.2
@@ -132,21 +131,32 @@ async def _hybrid(
         if info.heading_vectors:
             search = store.search_vector(info.name, vector, depth, glob, field="heading_vector", output_fields=[])
             tg.start_soon(collect, "heading", search)
-    scores = {kind: {h.chunk_id: h.score for h in hits} for kind, hits in lists.items()}
-    if not scores["vector"]:
+    ids = sorted({h.chunk_id for hits in lists.values() for h in hits})
+    if not ids:
         return [], None
-    # A chunk missing from a cosine list scores at most that list's lowest score: use it.
-    floor = {kind: min(found.values(), default=0.0) for kind, found in scores.items()}
-    top_bm25 = max(scores["bm25"].values(), default=0.0) or 1.0
-    fused: dict[str, float] = {}
-    for cid in {cid for found in scores.values() for cid in found}:
-        fused[cid] = scores["vector"].get(cid, floor["vector"]) + BM25_WEIGHT * scores["bm25"].get(cid, 0.0) / top_bm25
-        if "heading" in scores:
-            fused[cid] += HEADING_WEIGHT * scores["heading"].get(cid, floor["heading"])
+    # Exact cosines for every candidate, from searches restricted to the candidates.
+    exact: dict[str, dict[str, float]] = {}
+
+    async def rescore(field: str) -> None:
+        hits = await store.search_vector(info.name, vector, len(ids), ids=ids, field=field, output_fields=[])
+        exact[field] = {h.chunk_id: h.score for h in hits}
+
+    async with anyio.create_task_group() as tg:
+        for field in VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1]:
+            tg.start_soon(rescore, field)
+    bm25 = {h.chunk_id: h.score for h in lists["bm25"]}
+    top_bm25 = max(bm25.values(), default=0.0) or 1.0
+    similarity = exact["vector"]
+    fused = {
+        cid: similarity.get(cid, 0.0)
+        + HEADING_WEIGHT * exact.get("heading_vector", {}).get(cid, 0.0)
+        + BM25_WEIGHT * bm25.get(cid, 0.0) / top_bm25
+        for cid in ids
+    }
     best_ids = sorted(fused, key=lambda cid: (-fused[cid], cid))[:top_k]
     rows = await store.fetch(info.name, best_ids, OUTPUT_FIELDS)
     hits = [Hit(cid, fused[cid], rows[cid]) for cid in best_ids if cid in rows]
-    return hits, max(scores["vector"].values())
+    return hits, max(similarity.values(), default=None)
 
 
 def _shape(rank: int, hit: Hit) -> SearchHit:

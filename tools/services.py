@@ -25,7 +25,7 @@ class Services:
     embedder: Embedder
     roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
     collection: str = DEFAULT_COLLECTION
-    search_mode: str = "dense"
+    search_mode: str = "hybrid"
     # answer_with_qwen calls nothing relevant when the best chunk's cosine similarity is below this.
     # 0.3 suits all-MiniLM-L6-v2: on the FAQ, dev questions score >= 0.36, off-topic ones <= 0.24.
     min_relevance: float = 0.3

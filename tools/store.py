@@ -286,10 +286,11 @@ class Store:
 
     async def search_vector(
         self, name: str, vector: list[float], limit: int, source_glob: str | None = None, field: str = "vector",
-        output_fields: list[str] = OUTPUT_FIELDS,
+        output_fields: list[str] = OUTPUT_FIELDS, ids: list[str] | None = None,
     ) -> list[Hit]:
-        """Nearest chunks by cosine similarity of `field`, optionally only from sources matching a glob."""
-        return await self._search(name, vector, field, "COSINE", limit, source_glob, output_fields)
+        """Nearest chunks by cosine similarity of `field`, optionally only from sources matching a glob
+        or only among the chunks `ids`."""
+        return await self._search(name, vector, field, "COSINE", limit, source_glob, output_fields, ids)
 
     async def search_bm25(
         self, name: str, text: str, limit: int, source_glob: str | None = None, output_fields: list[str] = OUTPUT_FIELDS
@@ -299,13 +300,15 @@ class Store:
 
     async def _search(
         self, name: str, data: Any, field: str, metric: str, limit: int, source_glob: str | None,
-        output_fields: list[str],
+        output_fields: list[str], ids: list[str] | None = None,
     ) -> list[Hit]:
         expr, exact = "", True
         if source_glob:
             like, exact = glob_to_like(source_glob)
             expr = f"source like {quote(like)}"
             output_fields = list({*output_fields, "source"})
+        if ids is not None:
+            expr = "id in [" + ", ".join(quote(i) for i in ids) + "]"
         fetch = limit if exact else limit * 4
         result = await self._run(
             lambda client: client.search(
