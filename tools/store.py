@@ -121,6 +121,9 @@ class Store:
         from pymilvus import MilvusClient
         from pymilvus.exceptions import ConnectionConfigException, MilvusException
 
+        # Milvus Lite has no MVCC timestamps; pymilvus warns about it on every query iterator.
+        logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+
         if self.is_lite:
             Path(self.uri).resolve().parent.mkdir(parents=True, exist_ok=True)
         try:
