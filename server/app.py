@@ -36,8 +36,20 @@ async def _answer(call: Awaitable[T]) -> T:
     """Run a tool body; turn failures people can act on into readable tool errors."""
     try:
         return await call
-    except (UserError, LLMError) as exc:
-        raise ToolError(str(exc)) from exc
+    except Exception as exc:
+        message = _readable(exc)
+        if message is None:
+            raise
+        raise ToolError(message) from exc
+
+
+def _readable(exc: BaseException) -> str | None:
+    """The message of a failure meant for people, also from inside a task group's exception group."""
+    if isinstance(exc, (UserError, LLMError)):
+        return str(exc)
+    if isinstance(exc, BaseExceptionGroup):
+        return next((m for e in exc.exceptions if (m := _readable(e)) is not None), None)
+    return None
 
 
 def _progress(ctx: Context) -> ProgressFn:

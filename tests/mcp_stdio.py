@@ -7,7 +7,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -16,10 +16,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @asynccontextmanager
-async def stdio_session(env: dict[str, str], args: list[str] | None = None) -> AsyncIterator[ClientSession]:
+async def stdio_session(
+    env: dict[str, str], args: list[str] | None = None, errlog: TextIO = sys.stderr
+) -> AsyncIterator[ClientSession]:
     """An initialized client session to `python -m server` with only `env` (plus the safe defaults)."""
     params = StdioServerParameters(command=sys.executable, args=["-m", "server", *(args or [])], env=env, cwd=REPO)
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         yield session
 
