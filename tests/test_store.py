@@ -80,3 +80,9 @@ def test_glob_to_like() -> None:
     assert glob_to_like("doc?.md") == ("doc_.md", True)
     assert glob_to_like("x_1.md") == ("x_1.md", False)
     assert glob_to_like("[ab].md") == ("_.md", False)
+
+
+async def test_bad_lite_file_names_are_explained(tmp_path: Path) -> None:
+    for name in ("my docs.db", "milvus.sqlite", "x" * 40 + ".db"):
+        with pytest.raises(UserError, match="Milvus Lite file name"):
+            await Store(str(tmp_path / name)).connect()

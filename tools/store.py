@@ -30,6 +30,7 @@ SOURCE_MAX = 4096
 VECTOR_FIELDS = ("vector", "heading_vector")
 OUTPUT_FIELDS = ["source", "title", "headings", "text", "chunk_index", "content_hash"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
+_LITE_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,33}\.db$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -125,7 +126,13 @@ class Store:
         logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
 
         if self.is_lite:
-            Path(self.uri).resolve().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(self.uri).resolve()
+            if not _LITE_NAME.match(path.name):
+                raise UserError(
+                    f"MILVUS_URI {self.uri!r}: a Milvus Lite file name ends in .db, is at most 36 characters, and "
+                    "uses only letters, digits, '.', '-' and '_' (for a server, use http://host:19530)"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
         try:
             return MilvusClient(uri=self.uri, token=self._token, db_name=self._db_name)
         except ConnectionConfigException as exc:
