@@ -36,20 +36,8 @@ async def _answer(call: Awaitable[T]) -> T:
     """Run a tool body; turn failures people can act on into readable tool errors."""
     try:
         return await call
-    except Exception as exc:
-        message = _readable(exc)
-        if message is None:
-            raise
-        raise ToolError(message) from exc
-
-
-def _readable(exc: BaseException) -> str | None:
-    """The message of a failure meant for people, also from inside a task group's exception group."""
-    if isinstance(exc, (UserError, LLMError)):
-        return str(exc)
-    if isinstance(exc, BaseExceptionGroup):
-        return next((m for e in exc.exceptions if (m := _readable(e)) is not None), None)
-    return None
+    except (UserError, LLMError) as exc:
+        raise ToolError(str(exc)) from exc
 
 
 def _progress(ctx: Context) -> ProgressFn:
@@ -71,6 +59,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
                 yield
             finally:
                 tg.cancel_scope.cancel()
+        await services.embedder.close()
         services.store.close()
 
     mcp = MCPServer(name="milvus-qwen", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)

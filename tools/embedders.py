@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import anyio
 
-from tools.errors import UserError
+from tools.errors import UserError, first_error
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ class Embedder(ABC):
 
     async def warm_up(self) -> None:
         """Load the model now rather than on the first call."""
+
+    async def close(self) -> None:
+        """Release connections, if any."""
 
 
 class _LocalModel(Embedder):
@@ -189,9 +192,10 @@ class OpenAIEmbedder(Embedder):
             async with self._limiter:
                 results[i] = await self._embed_batch(batches[i])
 
-        async with anyio.create_task_group() as tg:
-            for i in range(len(batches)):
-                tg.start_soon(run, i)
+        with first_error():
+            async with anyio.create_task_group() as tg:
+                for i in range(len(batches)):
+                    tg.start_soon(run, i)
         vectors = [v for batch in results for v in batch]
         if vectors:
             self.dim = len(vectors[0])
@@ -200,6 +204,9 @@ class OpenAIEmbedder(Embedder):
     async def warm_up(self) -> None:
         if not self.dim:
             await self.embed_query("dimension probe")
+
+    async def close(self) -> None:
+        await self._client.close()
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         import openai

@@ -18,6 +18,7 @@ import anyio
 from pydantic import BaseModel
 
 from tools.chunking import Chunk, ChunkedDocument, chunk_markdown, chunk_text, embedding_text, heading_text
+from tools.errors import first_error
 from tools.paths import MARKDOWN, FoundFile, Skipped, collect
 from tools.services import ProgressFn, Services
 from tools.store import SOURCE_MAX, VECTOR_FIELDS, CollectionInfo, check_collection_name
@@ -121,12 +122,13 @@ async def ingest_documents(
                 done += batch.processed
                 await report(f"{done}/{len(files)} files, {totals['added']} chunks added")
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(write)
-        async with send:
-            for at in range(0, len(files), FILES_PER_BATCH):
-                batch = files[at : at + FILES_PER_BATCH]
-                await send.send(await _prepare(services, info, batch, skipped))
+    with first_error():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write)
+            async with send:
+                for at in range(0, len(files), FILES_PER_BATCH):
+                    batch = files[at : at + FILES_PER_BATCH]
+                    await send.send(await _prepare(services, info, batch, skipped))
     if prune:
         totals["removed"] += await _prune(services, name, found.folders, {f.source for f in files})
     if totals["added"] or totals["removed"]:

@@ -8,7 +8,7 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel
 
-from tools.errors import UserError
+from tools.errors import UserError, first_error
 from tools.services import Services
 from tools.store import OUTPUT_FIELDS, VECTOR_FIELDS, CollectionInfo, Hit, check_collection_name, check_embedder
 
@@ -125,12 +125,13 @@ async def _hybrid(
     async def collect(kind: str, search: Awaitable[list[Hit]]) -> None:
         lists[kind] = await search
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(collect, "vector", store.search_vector(info.name, vector, depth, glob, output_fields=[]))
-        tg.start_soon(collect, "bm25", store.search_bm25(info.name, query, depth, glob, output_fields=[]))
-        if info.heading_vectors:
-            search = store.search_vector(info.name, vector, depth, glob, field="heading_vector", output_fields=[])
-            tg.start_soon(collect, "heading", search)
+    with first_error():
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(collect, "vector", store.search_vector(info.name, vector, depth, glob, output_fields=[]))
+            tg.start_soon(collect, "bm25", store.search_bm25(info.name, query, depth, glob, output_fields=[]))
+            if info.heading_vectors:
+                search = store.search_vector(info.name, vector, depth, glob, field="heading_vector", output_fields=[])
+                tg.start_soon(collect, "heading", search)
     ids = sorted({h.chunk_id for hits in lists.values() for h in hits})
     if not ids:
         return [], None
@@ -141,9 +142,10 @@ async def _hybrid(
         hits = await store.search_vector(info.name, vector, len(ids), ids=ids, field=field, output_fields=[])
         exact[field] = {h.chunk_id: h.score for h in hits}
 
-    async with anyio.create_task_group() as tg:
-        for field in VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1]:
-            tg.start_soon(rescore, field)
+    with first_error():
+        async with anyio.create_task_group() as tg:
+            for field in VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1]:
+                tg.start_soon(rescore, field)
     bm25 = {h.chunk_id: h.score for h in lists["bm25"]}
     top_bm25 = max(bm25.values(), default=0.0) or 1.0
     similarity = exact["vector"]

@@ -1,0 +1,71 @@
+"""EMBEDDING_PROVIDER=openai against a loopback server that is as strict as DashScope's text-embedding-v4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.embeddings_stub import run_embeddings_stub
+from tests.mcp_stdio import payload, stdio_session
+from tools.embedders import OpenAIEmbedder
+from tools.errors import UserError
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-embed-test"
+
+
+async def test_batches_concurrency_retries_and_errors() -> None:
+    closing: list[OpenAIEmbedder] = []
+    try:
+        await _batches_concurrency_retries_and_errors(closing)
+    finally:
+        for embedder in closing:
+            await embedder.close()
+
+
+async def _batches_concurrency_retries_and_errors(closing: list[OpenAIEmbedder]) -> None:
+    with run_embeddings_stub(KEY) as stub:
+        embedder = OpenAIEmbedder("text-embedding-v4", stub.base_url, KEY, dimensions=256, concurrency=3)
+        closing.append(embedder)
+        texts = [f"chunk number {i} about vectors" for i in range(95)]
+        vectors = await embedder.embed_documents(texts)
+        assert len(vectors) == 95 and len(vectors[0]) == 256 == embedder.dim
+        assert stub.requests == 10  # at most 10 inputs per request
+        assert 1 < stub.max_in_flight <= 3  # concurrent, but bounded
+        stub.fail_next = [429, 429]
+        assert len(await embedder.embed_documents(texts[:5])) == 5  # retried with backoff
+        stub.fail_next = [500] * 10
+        with pytest.raises(UserError, match="answered 500"):
+            await embedder.embed_documents(texts[:5])
+    with run_embeddings_stub("another-key") as stub:
+        closing += [
+            OpenAIEmbedder("text-embedding-v4", stub.base_url, KEY),
+            OpenAIEmbedder("text-embedding-v4", stub.base_url, "another-key", dimensions=100),
+            OpenAIEmbedder("text-embedding-v4", "http://127.0.0.1:9/v1", KEY, max_retries=0),
+        ]
+        with pytest.raises(UserError, match="rejected the key"):
+            await closing[-3].embed_documents(["x"])
+        with pytest.raises(UserError, match="answered 400: dimensions must be"):
+            await closing[-2].embed_query("x")
+    with pytest.raises(UserError, match="Could not reach"):
+        await closing[-1].embed_query("x")
+
+
+async def test_ingest_and_search_over_stdio_with_remote_embeddings(docs: Path, tmp_path: Path) -> None:
+    with run_embeddings_stub(KEY) as stub:
+        env = {
+            "MILVUS_URI": str(tmp_path / "remote.db"), "INGEST_ROOTS": str(docs), "EMBEDDING_PROVIDER": "openai",
+            "EMBEDDING_MODEL": "text-embedding-v4", "EMBEDDING_BASE_URL": stub.base_url, "EMBEDDING_API_KEY": KEY,
+            "EMBEDDING_DIMENSIONS": "512",
+        }
+        async with stdio_session(env) as session:
+            ingested = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}))
+            assert ingested["chunks_added"] > 40
+            hits = payload(await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"}))
+            assert hits["results"][0]["heading"] == "Where does Milvus store data?"
+            info = payload(await session.call_tool("describe_collection", {}))
+            assert (info["embedder"], info["dim"]) == ("text-embedding-v4", 512)
+        async with stdio_session({**env, "EMBEDDING_DIMENSIONS": "1024"}) as session:
+            mismatch = await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"})
+            assert mismatch.is_error and "built with embedder text-embedding-v4 (512 dims)" in mismatch.content[0].text
