@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local_llm import serve_local_llm
+from tests.llm_server import serve_local_llm
 from tests.mcp_stdio import payload, stdio_session
 
 pytestmark = pytest.mark.anyio
