@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from dashscope_stub import NO_ANSWER, Stub, run_stub
+
 from tools import llm
 from tools.llm import LLMConfig, LLMError, stream_chat, thinking_options
 

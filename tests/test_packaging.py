@@ -7,8 +7,8 @@ import shutil
 import subprocess
 import sys
 
-from tests.conftest import REPO
 from server.settings import Settings
+from tests.conftest import REPO
 
 
 def test_mcp_json_is_a_ready_config() -> None:
