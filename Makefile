@@ -16,7 +16,13 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 
-test: $(VENV)/.installed
+# Qwen-Agent runs on mcp<2, so it gets its own venv (tests/test_qwen_agent.py drives the server through it).
+.cache/qwen-agent/.installed: tests/qwen-agent-requirements.txt
+	$(PYTHON) -m venv .cache/qwen-agent
+	.cache/qwen-agent/bin/python -m pip install -q -r tests/qwen-agent-requirements.txt
+	touch $@
+
+test: $(VENV)/.installed .cache/qwen-agent/.installed
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
