@@ -194,35 +194,53 @@ class Store:
         return info
 
     def _create(self, client: Any, name: str, embedder: str, dim: int) -> CollectionInfo:
+        """A collection with BM25 and heading vectors; dense-only where the server lacks them (Milvus < 2.5)."""
+        from pymilvus import MilvusException
+
+        try:
+            self._create_schema(client, name, embedder, dim, full=True)
+            full = True
+        except MilvusException as exc:
+            if client.has_collection(name):
+                raise
+            log.warning(
+                "Milvus at %s cannot make collection %s with BM25 and a second vector field (%s); making it "
+                "dense-only: hybrid and bm25 searches will fall back to dense", self._where(), name, exc.message,
+            )
+            self._create_schema(client, name, embedder, dim, full=False)
+            full = False
+        log.info("created collection %s (%s, dim %d%s)", name, embedder, dim, "" if full else ", dense only")
+        self._ensure_loaded(client, name)
+        info = CollectionInfo(name, embedder, dim, full, full)
+        self._info[name] = info
+        return info
+
+    def _create_schema(self, client: Any, name: str, embedder: str, dim: int, full: bool) -> None:
         from pymilvus import DataType, Function, FunctionType
 
         meta = json.dumps({"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION})
         schema = client.create_schema(auto_id=False, description=meta)
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("heading_vector", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field(
-            "text", DataType.VARCHAR, max_length=TEXT_MAX, enable_analyzer=True, analyzer_params={"type": "english"}
-        )
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        analyzer = {"enable_analyzer": True, "analyzer_params": {"type": "english"}} if full else {}
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX, **analyzer)
         schema.add_field("source", DataType.VARCHAR, max_length=SOURCE_MAX)
         schema.add_field("title", DataType.VARCHAR, max_length=1024)
         schema.add_field("headings", DataType.JSON)
         schema.add_field("chunk_index", DataType.INT64)
         schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
-        schema.add_function(
-            Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"])
-        )
         index = client.prepare_index_params()
         index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
-        index.add_index("heading_vector", index_type="AUTOINDEX", metric_type="COSINE")
-        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        if full:
+            schema.add_field("heading_vector", DataType.FLOAT_VECTOR, dim=dim)
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(
+                Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=["text"],
+                         output_field_names=["sparse"])
+            )
+            index.add_index("heading_vector", index_type="AUTOINDEX", metric_type="COSINE")
+            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
-        log.info("created collection %s (%s, dim %d)", name, embedder, dim)
-        self._ensure_loaded(client, name)
-        info = CollectionInfo(name, embedder, dim, True, True)
-        self._info[name] = info
-        return info
 
     # rows
 
