@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -16,13 +17,12 @@ from pathlib import Path
 
 
 def serve(db_file: str, port: int) -> None:
-    """Serve `db_file` on 127.0.0.1:`port` until terminated."""
+    """Serve `db_file` on 127.0.0.1:`port` until killed (with its process group)."""
     from milvus_lite.server import Server
 
     server = Server(db_file, address=f"127.0.0.1:{port}")
     if not server.start():
         raise SystemExit(f"milvus-lite could not start on {db_file}")
-    signal.signal(signal.SIGTERM, lambda *_: (server.stop(), sys.exit(0)))
     while True:
         time.sleep(3600)
 
@@ -31,17 +31,14 @@ def serve(db_file: str, port: int) -> None:
 def serve_milvus_lite(db_file: Path, port: int | None = None, timeout_s: float = 30) -> Iterator[str]:
     """Start the server in a subprocess and yield its URI once it accepts connections; stop it afterwards."""
     port = port or free_port()
-    process = subprocess.Popen([sys.executable, __file__, str(db_file), str(port)])
+    # Its own process group, so that stopping it also stops the milvus binary it starts.
+    process = subprocess.Popen([sys.executable, __file__, str(db_file), str(port)], start_new_session=True)
     try:
         wait_for_port(port, process, timeout_s)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def free_port() -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
+import anyio
 import pytest
 
 from tests.mcp_stdio import payload, stdio_session
@@ -49,3 +52,36 @@ async def test_unreachable_milvus_is_a_clear_error(docs: Path) -> None:
     async with stdio_session({"MILVUS_URI": "http://127.0.0.1:9", "INGEST_ROOTS": str(docs)}) as session:
         result = await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]})
         assert result.is_error and "Could not connect to Milvus at http://127.0.0.1:9" in result.content[0].text
+
+
+
+async def test_milvus_dropped_mid_ingest_then_the_ingest_converges(docs: Path, tmp_path: Path) -> None:
+    from tests.test_reliability import _bigger_corpus, _clean_run, _stored
+
+    corpus = _bigger_corpus(docs, copies=8)
+    db = tmp_path / "dropped.db"
+    with ExitStack() as milvus:
+        uri = milvus.enter_context(serve_milvus_lite(db))
+        env = {"MILVUS_URI": uri, "INGEST_ROOTS": str(docs)}
+        async with stdio_session(env) as session:
+            seen = anyio.Event()
+            results: list[Any] = []
+
+            async def on_progress(done: float, total: float | None, message: str | None) -> None:
+                if done >= 16:
+                    seen.set()
+
+            async def ingest() -> None:
+                results.append(await session.call_tool("ingest_documents", {"paths": [corpus]}, progress_callback=on_progress))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(ingest)
+                await seen.wait()
+                milvus.close()  # Milvus goes away in the middle of the ingest
+            assert results[0].is_error and uri in results[0].content[0].text
+            with serve_milvus_lite(db, port=urlparse(uri).port):
+                again_result = await session.call_tool("ingest_documents", {"paths": [corpus]})
+                assert not again_result.is_error, again_result.content[0].text
+                again = payload(again_result)
+                assert again["chunks_unchanged"] > 0
+    assert _stored(db) == await _clean_run(docs, corpus, tmp_path)

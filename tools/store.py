@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SCHEMA_VERSION = 1
+# After a lost connection: wait, reconnect and retry, this many times (a restarted server takes a moment).
+RECONNECT_PAUSES_S = (0.5, 1.0, 2.0)
 TEXT_MAX = 65535
 SOURCE_MAX = 4096
 VECTOR_FIELDS = ("vector", "heading_vector")
@@ -102,12 +105,31 @@ class Store:
         return await anyio.to_thread.run_sync(partial(self._call, fn, *args, **kwargs))
 
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(client, ...)`; after a lost connection, reconnect and try again (every call is idempotent)."""
         from pymilvus import MilvusException
 
+        for pause in (*RECONNECT_PAUSES_S, None):
+            client = self._connected()
+            try:
+                return fn(client, *args, **kwargs)
+            except MilvusException as exc:
+                if pause is None or not _connection_lost(exc):
+                    raise UserError(f"Milvus at {self._where()} failed: {exc.message or exc}") from exc
+                log.warning("lost the connection to Milvus at %s; reconnecting in %g s", self._where(), pause)
+                self._reset(client)
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def _reset(self, client: Any) -> None:
+        """Drop a broken client so the next call opens a new one."""
+        with self._lock:
+            if self._client is client:
+                self._client = None
+                self._loaded.clear()
         try:
-            return fn(self._connected(), *args, **kwargs)
-        except MilvusException as exc:
-            raise UserError(f"Milvus at {self._where()} failed: {exc.message or exc}") from exc
+            client.close()
+        except Exception:  # the connection is already broken; closing it may fail too
+            pass
 
     def _where(self) -> str:
         return str(Path(self.uri).resolve()) if self.is_lite else self.uri
@@ -348,6 +370,11 @@ class Store:
         if not exact:
             hits = [h for h in hits if fnmatch.fnmatchcase(h.fields["source"], source_glob or "*")]
         return hits[:limit]
+
+def _connection_lost(exc: Any) -> bool:
+    """pymilvus reports an unreachable server as code 2 ("Fail connecting to server")."""
+    return exc.code == 2 or "Fail connecting" in (exc.message or "")
+
 
 def check_embedder(info: CollectionInfo, embedder: str, dim: int) -> None:
     """Refuse to mix vectors from different embedders in one collection."""
