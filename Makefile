@@ -16,13 +16,10 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 
-# Qwen-Agent runs on mcp<2, so it gets its own venv (tests/test_qwen_agent.py drives the server through it).
-.cache/qwen-agent/.installed: tests/qwen-agent-requirements.txt
-	$(PYTHON) -m venv .cache/qwen-agent
-	.cache/qwen-agent/bin/python -m pip install -q -r tests/qwen-agent-requirements.txt
-	touch $@
-
-test: $(VENV)/.installed .cache/qwen-agent/.installed
+# Outside clients for the interop tests, in .cache/: Qwen-Agent in its own venv (it runs on mcp<2), and
+# Node 22 with the MCP Inspector and the conformance suite (tests/external_tools.py).
+test: $(VENV)/.installed
+	$(PY) -m tests.external_tools
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed

@@ -80,8 +80,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
                 bool, Field(description="Also remove chunks of files that are gone from the folders given")
             ] = False,
         ) -> ingest.IngestResult:
-            """Load Markdown and text files into Milvus: chunk by headings, embed, store.
-            Unchanged files are skipped; changed files have their chunks replaced."""
+            """Load Markdown and text files into Milvus (chunked by headings, embedded); unchanged files are skipped."""
             return await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx), prune))
 
         @mcp.tool(
