@@ -7,6 +7,7 @@ embedder fails clearly instead of returning garbage.
 
 from __future__ import annotations
 
+import fcntl
 import fnmatch
 import json
 import logging
@@ -16,7 +17,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import IO, Any, Callable, TypeVar
 
 import anyio
 
@@ -93,6 +94,7 @@ class Store:
         self._token = token or ""
         self._db_name = db_name or ""
         self._client: Any = None
+        self._guard: IO[str] | None = None
         self._lock = threading.Lock()
         self._loaded: set[str] = set()
         self._info: dict[str, CollectionInfo] = {}
@@ -155,18 +157,39 @@ class Store:
                     "uses only letters, digits, '.', '-' and '_' (for a server, use http://host:19530)"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
+            self._hold_lite_file(path)
         try:
             return MilvusClient(uri=self.uri, token=self._token, db_name=self._db_name)
         except ConnectionConfigException as exc:
             if self.is_lite:
                 raise UserError(
                     f"The Milvus Lite file {self._where()} is already open in another process. Milvus Lite allows "
-                    "one process per file: stop the other one, use another MILVUS_URI file, or serve the file to "
-                    "both (`milvus-lite server`) and set MILVUS_URI=http://127.0.0.1:19530"
+                    "one process per file: stop the other one, use another MILVUS_URI file, or run a Milvus server "
+                    "and point every process at it (MILVUS_URI=http://127.0.0.1:19530)"
                 ) from exc
             raise UserError(f"Could not connect to Milvus at {self.uri}: {exc.message or exc}") from exc
         except MilvusException as exc:
             raise UserError(f"Could not connect to Milvus at {self._where()}: {exc.message or exc}") from exc
+
+    def _hold_lite_file(self, path: Path) -> None:
+        """Take this process's own lock on a Lite file before milvus-lite does.
+
+        milvus-lite 2.5.1 deletes its lock file when a failed open is cleaned up, after which a second open in
+        the same process would start a second engine on the same file; this lock is never deleted.
+        """
+        if self._guard is not None:
+            return
+        guard = open(path.parent / f".{path.name}.owner", "a")
+        try:
+            fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            guard.close()
+            raise UserError(
+                f"The Milvus Lite file {path} is already open in another process. Milvus Lite allows one process "
+                "per file: stop the other one, use another MILVUS_URI file, or run a Milvus server and point every "
+                "process at it (MILVUS_URI=http://127.0.0.1:19530)"
+            ) from None
+        self._guard = guard
 
     async def connect(self) -> None:
         """Open the connection now rather than on the first call."""
@@ -177,6 +200,9 @@ class Store:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            if self._guard is not None:
+                self._guard.close()
+                self._guard = None
 
     # collections
 
