@@ -1,10 +1,11 @@
 """Real Milvus servers for tests and benchmarks, reachable on loopback only.
 
 `serve_milvus_standalone()`: Milvus 2.3 standalone (PyPI package `milvus`, in its own venv at
-`.cache/milvus-server-venv`). It listens on every interface, so it runs in a fresh network (and PID)
-namespace that has nothing but loopback. A relay inside that namespace accepts connections on a socket
-that the test process bound to 127.0.0.1 in the host's namespace, and forwards them to Milvus on the
-namespace's own 127.0.0.1: the host sees only that one loopback socket.
+`.cache/milvus-server-venv`). It listens on every interface, so it runs in a fresh network namespace that
+has nothing but loopback (and in its own PID namespace with its own /proc, so that nothing outlives it and
+Milvus finds its own memory use: with the host's /proc it cannot load flushed segments). A relay inside the
+namespace accepts connections on a socket that the test process bound to 127.0.0.1 in the host's namespace
+and forwards them to Milvus on the namespace's own 127.0.0.1: the host sees only that one loopback socket.
 
 `serve_milvus_lite_server(db_path)`: Milvus Lite's engine serving a `.db` file over gRPC on 127.0.0.1.
 
@@ -43,8 +44,9 @@ def serve_milvus_standalone(timeout_s: float = 120) -> Iterator[str]:
     if not python.exists():
         raise MilvusServerError(f"Milvus standalone is not installed; install it with: {STANDALONE_INSTALL}")
     unshare = shutil.which("unshare")
-    if unshare is None:
-        raise MilvusServerError("Milvus standalone needs `unshare` (util-linux) to run in its own network namespace")
+    if unshare is None or shutil.which("ip") is None:
+        raise MilvusServerError("Milvus standalone runs in its own network namespace: it needs `unshare` (util-linux) "
+                                "and `ip` (iproute2)")
     user_ns = [] if os.geteuid() == 0 else ["--map-root-user"]  # unprivileged: needs user namespaces
     data = Path(tempfile.mkdtemp(prefix="milvus-standalone-"))
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
