@@ -18,7 +18,14 @@ demo: $(VENV)/.installed
 
 # Outside clients for the interop tests, in .cache/: Qwen-Agent in its own venv (it runs on mcp<2), and
 # Node 22 with the MCP Inspector and the conformance suite (tests/external_tools.py).
-test: $(VENV)/.installed
+# A real Milvus 2.3 standalone (PyPI `milvus`) for tests/test_store_on_milvus_servers.py; the tests run it in
+# a loopback-only network namespace (tests/milvus_server.py).
+.cache/milvus-server-venv/.installed:
+	$(PYTHON) -m venv .cache/milvus-server-venv
+	.cache/milvus-server-venv/bin/python -m pip install -q milvus==2.3.5
+	touch $@
+
+test: $(VENV)/.installed .cache/milvus-server-venv/.installed
 	$(PY) -m tests.external_tools
 	$(PY) -m pytest
 

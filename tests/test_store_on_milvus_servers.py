@@ -14,7 +14,6 @@ from tools.store import Store
 
 pytestmark = pytest.mark.anyio
 DIM = 4
-NOT_YET = "dense-only fallback not implemented yet: Milvus 2.3 JSON fields take objects only, and `headings` is a list"
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +72,6 @@ async def test_lite_server_round_trip(lite_server: str) -> None:
     assert await _round_trip(lite_server, "docs") == (True, True)
 
 
-@pytest.mark.xfail(reason=NOT_YET, strict=True)
 async def test_standalone_2_3_round_trip_is_dense_only(standalone: str) -> None:
     assert await _round_trip(standalone, "docs_round_trip") == (False, False)
 

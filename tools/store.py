@@ -47,6 +47,7 @@ class CollectionInfo:
     dim: int
     hybrid: bool  # has the BM25 field
     heading_vectors: bool  # has a vector of each chunk's section heading
+    headings_object: bool = False  # headings kept as {"path": [...]}: Milvus < 2.4 JSON fields take objects only
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,10 @@ class Store:
         if "embedder" not in meta:
             raise UserError(f"Collection {name!r} was not made by this server (it has no embedder record)")
         fields = {f["name"] for f in desc.get("fields", [])}
-        info = CollectionInfo(name, meta["embedder"], int(meta["dim"]), "sparse" in fields, "heading_vector" in fields)
+        info = CollectionInfo(
+            name, meta["embedder"], int(meta["dim"]), "sparse" in fields, "heading_vector" in fields,
+            meta.get("headings") == "object",
+        )
         self._ensure_loaded(client, name)
         self._info[name] = info
         return info
@@ -250,7 +254,9 @@ class Store:
             full = True
         except MilvusException as exc:
             if client.has_collection(name):
-                raise
+                if "sparse" in client.list_indexes(name):
+                    raise
+                client.drop_collection(name)  # made before its BM25 index failed (Milvus < 2.5)
             log.warning(
                 "Milvus at %s cannot make collection %s with BM25 and a second vector field (%s); making it "
                 "dense-only: hybrid and bm25 searches will fall back to dense", self._where(), name, exc.message,
@@ -259,15 +265,15 @@ class Store:
             full = False
         log.info("created collection %s (%s, dim %d%s)", name, embedder, dim, "" if full else ", dense only")
         self._ensure_loaded(client, name)
-        info = CollectionInfo(name, embedder, dim, full, full)
+        info = CollectionInfo(name, embedder, dim, full, full, headings_object=not full)
         self._info[name] = info
         return info
 
     def _create_schema(self, client: Any, name: str, embedder: str, dim: int, full: bool) -> None:
         from pymilvus import DataType, Function, FunctionType
 
-        meta = json.dumps({"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION})
-        schema = client.create_schema(auto_id=False, description=meta)
+        meta = {"embedder": embedder, "dim": dim, "schema": SCHEMA_VERSION} | ({} if full else {"headings": "object"})
+        schema = client.create_schema(auto_id=False, description=json.dumps(meta))
         schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
         analyzer = {"enable_analyzer": True, "analyzer_params": {"type": "english"}} if full else {}
@@ -339,9 +345,12 @@ class Store:
         if not ids:
             return {}
         rows = await self._run(lambda client: client.get(name, ids=ids, output_fields=["id", *fields]))
-        return {r["id"]: r for r in rows}
+        return {r["id"]: _unwrap(r) for r in rows}
 
     async def upsert(self, name: str, rows: list[dict[str, Any]]) -> None:
+        info = self._info.get(name)
+        if info is not None and info.headings_object:
+            rows = [{**row, "headings": {"path": row["headings"]}} for row in rows]
         if rows:
             await self._run(lambda client: client.upsert(name, rows))
 
@@ -392,10 +401,17 @@ class Store:
                 search_params={"metric_type": metric},
             )
         )
-        hits = [Hit(str(h["id"]), float(h["distance"]), h["entity"]) for h in result[0]]
+        hits = [Hit(str(h["id"]), float(h["distance"]), _unwrap(h["entity"])) for h in result[0]]
         if not exact:
             hits = [h for h in hits if fnmatch.fnmatchcase(h.fields["source"], source_glob or "*")]
         return hits[:limit]
+
+def _unwrap(fields: dict[str, Any]) -> dict[str, Any]:
+    """Headings as a list, however the collection keeps them."""
+    if isinstance(fields.get("headings"), dict):
+        fields["headings"] = fields["headings"].get("path", [])
+    return fields
+
 
 def _connection_lost(exc: Any) -> bool:
     """pymilvus reports an unreachable server as code 2 ("Fail connecting to server")."""
