@@ -134,7 +134,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.db")
-        # Load in a child process that then exits, so that the reopen below is a cold one: a closed
+        # Insert in a child process that then exits, so that the reopen below is a cold one: a closed
         # MilvusClient leaves milvus-lite's engine for its file running until the process ends.
         child = subprocess.run([sys.executable, __file__, "--build", path, "--n", str(n), "--analyzer", args.analyzer],
                                check=True, stdout=subprocess.PIPE, text=True)
