@@ -181,3 +181,11 @@ async def test_prune_describe_and_delete(services: Services, docs: Path) -> None
     assert after.sources == 2 and after.chunks == first.chunks_added - gone - deleted.chunks_removed
     with pytest.raises(UserError, match="No source"):
         await delete_documents(services, ["nothing/*.md"])
+
+
+async def test_search_in_an_empty_collection_finds_nothing(services: Services, docs: Path) -> None:
+    (docs / "empty.md").write_text("")
+    result = await ingest_documents(services, ["empty.md"])  # creates the collection, adds no chunk
+    assert result.chunks_added == 0
+    for mode in ("dense", "bm25", "hybrid"):
+        assert (await search_milvus_docs(services, QUESTION, mode=mode)).results == []

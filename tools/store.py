@@ -396,15 +396,26 @@ class Store:
             expr = "id in [" + ", ".join(quote(i) for i in ids) + "]"
         fetch = limit if exact else limit * 4
         result = await self._run(
-            lambda client: client.search(
-                name, [data], anns_field=field, limit=fetch, filter=expr, output_fields=output_fields,
-                search_params={"metric_type": metric},
-            )
+            _search_or_empty, name, [data], anns_field=field, limit=fetch, filter=expr, output_fields=output_fields,
+            search_params={"metric_type": metric},
         )
         hits = [Hit(str(h["id"]), float(h["distance"]), _unwrap(h["entity"])) for h in result[0]]
         if not exact:
             hits = [h for h in hits if fnmatch.fnmatchcase(h.fields["source"], source_glob or "*")]
         return hits[:limit]
+
+def _search_or_empty(client: Any, name: str, data: list[Any], **kwargs: Any) -> Any:
+    """client.search, except that BM25 over a collection that never held a row finds nothing
+    (Milvus Lite 2.5.1 fails there with "Invalid sparse row: NaN or Inf value")."""
+    from pymilvus import MilvusException
+
+    try:
+        return client.search(name, data, **kwargs)
+    except MilvusException as exc:
+        if "Invalid sparse row" in (exc.message or ""):
+            return [[]]
+        raise
+
 
 def _unwrap(fields: dict[str, Any]) -> dict[str, Any]:
     """Headings as a list, however the collection keeps them."""
