@@ -15,6 +15,17 @@ REPO = Path(__file__).resolve().parent.parent
 FAQ = REPO / "data" / "milvus_docs"
 
 
+@pytest.fixture(scope="session")
+def bin_dir() -> Path:
+    """Node 22 with the MCP Inspector and the conformance suite (installed under .cache/ when missing)."""
+    from tests.external_tools import ToolUnavailable, node_bin
+
+    try:
+        return node_bin()
+    except ToolUnavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -15,20 +15,11 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import FAQ, REPO
-from tests.external_tools import ToolUnavailable, node_bin
 from tests.milvus_lite_server import free_port, wait_for_port
 
 BASELINE = REPO / "tests" / "conformance" / "expected-failures.yml"
 # The scenarios that test this server itself rather than the suite's fixtures; each must run and pass.
 APPLICABLE = {"server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection"}
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    try:
-        return node_bin()
-    except ToolUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture(scope="module")

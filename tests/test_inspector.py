@@ -12,20 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 
-from tests.external_tools import ToolUnavailable, node_bin
 
 QUESTION = "How is data stored in milvus?"
 TOOL_ERROR = 5
-
-
-@pytest.fixture(scope="module")
-def bin_dir() -> Path:
-    try:
-        return node_bin()
-    except ToolUnavailable as exc:
-        pytest.skip(str(exc))
 
 
 def inspect(bin_dir: Path, tmp_path: Path, docs: Path, *args: str) -> tuple[int, dict[str, Any], str]:
