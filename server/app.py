@@ -13,7 +13,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from server import __version__
+from server import __version__, client_log
 from server.settings import Settings
 from tools import answer, ingest, manage, search
 from tools.errors import UserError
@@ -81,7 +81,9 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             ] = False,
         ) -> ingest.IngestResult:
             """Load Markdown and text files into Milvus (chunked by headings, embedded); unchanged files are skipped."""
-            return await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx), prune))
+            result = await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx), prune))
+            await client_log.after_ingest(ctx, result)
+            return result
 
         @mcp.tool(
             title="Delete documents",
@@ -100,6 +102,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
     )
     async def search_milvus_docs(
         query: Annotated[str, Field(description="The question or words to search for")],
+        ctx: Context,
         top_k: Annotated[int, Field(description=f"How many chunks to return (1-{search.MAX_TOP_K})")] = 3,
         source: Annotated[
             str | None, Field(description="Only sources matching this glob, e.g. en/faq/*.md")
@@ -111,7 +114,9 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         ] = None,
     ) -> search.SearchResponse:
         """Find the document chunks most relevant to a query, with scores, sources and section headings."""
-        return await _answer(search.search_milvus_docs(services, query, top_k, source, collection, mode))
+        result = await _answer(search.search_milvus_docs(services, query, top_k, source, collection, mode))
+        await client_log.after_search(ctx, result)
+        return result
 
     @mcp.tool(
         title="Answer with Qwen",
@@ -133,12 +138,14 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         collection: Collection = None,
     ) -> answer.AnswerResult:
         """Answer a question from the documents with Qwen 3, citing the retrieved passages as [1], [2], ..."""
-        return await _answer(
+        result = await _answer(
             answer.answer_with_qwen(
                 services, question, top_k, model, enable_thinking, thinking_budget, include_reasoning, source,
                 collection, _progress(ctx),
             )
         )
+        await client_log.after_answer(ctx, result)
+        return result
 
     @mcp.tool(
         title="Describe a collection",
@@ -152,6 +159,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         """What a collection holds: its embedder, chunk and source counts, the sources, and the other collections."""
         return await _answer(manage.describe_collection(services, collection, source, limit))
 
+    client_log.enable_set_level(mcp)
     return mcp
 
 

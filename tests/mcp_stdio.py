@@ -17,11 +17,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 @asynccontextmanager
 async def stdio_session(
-    env: dict[str, str], args: list[str] | None = None, errlog: TextIO = sys.stderr
+    env: dict[str, str], args: list[str] | None = None, errlog: TextIO = sys.stderr, **client: Any
 ) -> AsyncIterator[ClientSession]:
-    """An initialized client session to `python -m server` with only `env` (plus the safe defaults)."""
+    """An initialized client session to `python -m server` with only `env` (plus the safe defaults).
+
+    `client`: more ClientSession arguments, such as `logging_callback`.
+    """
     params = StdioServerParameters(command=sys.executable, args=["-m", "server", *(args or [])], env=env, cwd=REPO)
-    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+    async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write, **client) as session:
         await session.initialize()
         yield session
 
