@@ -149,6 +149,9 @@ class Store:
 
         # Milvus Lite has no MVCC timestamps; pymilvus warns about it on every query iterator.
         logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+        # A refused create_collection is expected on servers without BM25 (ensure() falls back and says so) and is
+        # reported by ensure() otherwise: no traceback from pymilvus for it.
+        logging.getLogger("pymilvus.decorators").addFilter(_not_create_collection)
 
         if self.is_lite:
             path = Path(self.uri).resolve()
@@ -437,3 +440,7 @@ def check_embedder(info: CollectionInfo, embedder: str, dim: int) -> None:
             f"uses {embedder} ({dim or 'unknown'} dims). Use the same EMBEDDING_PROVIDER/EMBEDDING_MODEL, or another "
             "collection (MILVUS_COLLECTION or the `collection` argument)"
         )
+
+
+def _not_create_collection(record: logging.LogRecord) -> bool:
+    return "[create_collection]" not in record.getMessage()
