@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from server.settings import Settings
 from tests.conftest import REPO
+from tests.mcp_stdio import payload
+
+NETWORK_VARIABLES = ("SSL_CERT_", "UV_")
 
 
 def test_mcp_json_is_a_ready_config() -> None:
@@ -38,3 +47,20 @@ def test_read_only_mode_hides_the_write_tools() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "['answer_with_qwen', 'describe_collection', 'search_milvus_docs']", out.stderr
+
+
+@pytest.mark.anyio
+async def test_uvx_from_the_source_tree_serves_over_stdio(tmp_path: Path) -> None:
+    """`uvx --from . milvus-qwen-mcp`, as the README's client configs run it: its own environment, package data included."""
+    uvx = Path(sys.executable).parent / "uvx"
+    assert uvx.exists(), "uv is a test dependency: pip install -e '.[test]'"
+    (tmp_path / "storage.md").write_text("# Storage\n\nMilvus keeps its data in object storage such as MinIO.\n")
+    env = {"MILVUS_URI": str(tmp_path / "uvx.db"), "INGEST_ROOTS": str(tmp_path)}
+    # uv itself reaches the package index: pass on the machine's certificates, proxies and uv settings
+    env |= {k: v for k, v in os.environ.items() if k.startswith(NETWORK_VARIABLES) or k.lower().endswith("_proxy")}
+    params = StdioServerParameters(command=str(uvx), args=["--from", str(REPO), "milvus-qwen-mcp"], env=env, cwd=tmp_path)
+    async with stdio_client(params) as (read, write), ClientSession(read, write, read_timeout_seconds=300) as session:
+        await session.initialize()
+        assert (await session.call_tool("ingest_documents", {"paths": ["storage.md"]})).is_error is False
+        hits = payload(await session.call_tool("search_milvus_docs", {"query": "where is data stored?"}))["results"]
+        assert hits[0]["heading"] == "Storage"
