@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tools.errors import UserError
-from tools.store import Store, glob_to_like, quote
+from tools.store import QUERY_WINDOW, Store, glob_to_like, quote
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +86,18 @@ async def test_bad_lite_file_names_are_explained(tmp_path: Path) -> None:
     for name in ("my docs.db", "milvus.sqlite", "x" * 40 + ".db"):
         with pytest.raises(UserError, match="Milvus Lite file name"):
             await Store(str(tmp_path / name)).connect()
+
+
+async def test_row_listings_past_one_query_window(tmp_path: Path) -> None:
+    """More rows than one Milvus query returns: the listing goes on with an iterator and misses none."""
+    store = Store(str(tmp_path / "big.db"))
+    await store.ensure("docs", "toy", DIM)
+    total = QUERY_WINDOW + 7
+    for at in range(0, total, 4000):
+        await store.upsert("docs", [_row(f"id{i}", f"dir/{i % 3}.md", [1.0, 0.0, 0.0, i / total])
+                                    for i in range(at, min(at + 4000, total))])
+    await store.flush("docs")
+    assert sum((await store.sources("docs", "dir")).values()) == total
+    found = await store.existing("docs", ["dir/0.md", "dir/1.md"])
+    assert len({r["id"] for rows in found.values() for r in rows}) == len([i for i in range(total) if i % 3 < 2])
+    store.close()

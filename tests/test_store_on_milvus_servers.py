@@ -45,7 +45,7 @@ async def _round_trip(uri: str, name: str) -> tuple[bool, bool]:
         rows = [_row("a", [1.0, 0.0, 0.0, 0.0], "Milvus stores data in object storage", info.heading_vectors),
                 _row("b", [0.0, 1.0, 0.0, 0.0], "Bananas are yellow", info.heading_vectors)]
         await writer.upsert(name, rows)
-        # no flush: the collection is Strong, so another connection sees the rows at once
+        # no flush: Session reads see this process's writes at once (pymilvus keeps the write timestamps per process)
         hits = await reader.search_vector(name, [1.0, 0.1, 0.0, 0.0], 2)
         assert [h.chunk_id for h in hits] == ["a", "b"]
         assert hits[0].fields["headings"] == ["T", "a"]
