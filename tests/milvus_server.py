@@ -7,9 +7,9 @@ Milvus finds its own memory use: with the host's /proc it cannot load flushed se
 namespace accepts connections on a socket that the test process bound to 127.0.0.1 in the host's namespace
 and forwards them to Milvus on the namespace's own 127.0.0.1: the host sees only that one loopback socket.
 
-`serve_milvus_lite_server(db_path)`: Milvus Lite's engine serving a `.db` file over gRPC on 127.0.0.1.
+Milvus Lite's engine served over gRPC is `tests.milvus_lite_server.serve_milvus_lite`.
 
-`python tests/milvus_server.py standalone|lite [DB]` serves in the foreground and prints the URI.
+`python tests/milvus_server.py` serves the standalone in the foreground and prints its URI.
 """
 
 from __future__ import annotations
@@ -66,35 +66,6 @@ def serve_milvus_standalone(timeout_s: float = 120) -> Iterator[str]:
     finally:
         _stop(process, 30)
         shutil.rmtree(data, ignore_errors=True)
-
-
-@contextmanager
-def serve_milvus_lite_server(db_path: Path, port: int | None = None, timeout_s: float = 30) -> Iterator[str]:
-    """Serve a Milvus Lite file over gRPC on 127.0.0.1; yield its URI once it answers."""
-    try:
-        from milvus_lite.server import Server
-    except ImportError as exc:
-        raise MilvusServerError("Milvus Lite is not installed: pip install milvus-lite==2.5.1") from exc
-
-    port = port or free_port()
-    server = Server(str(db_path), address=f"127.0.0.1:{port}")
-    if not server.start():  # takes the file's lock, as an in-process Milvus Lite does
-        server.stop()
-        raise MilvusServerError(f"Milvus Lite could not serve {db_path}: is it open in another process?")
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(uri, server._p, timeout_s, [])
-        yield uri
-    finally:
-        if server._p is not None:
-            server._p.terminate()  # the engine exits at once on SIGTERM (Server.stop would wait 2 s, then SIGKILL)
-        server.stop()  # reaps it, drops the lock and its lock file
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_ready(uri: str, process: subprocess.Popen[bytes], timeout_s: float, logs: list[Path]) -> None:
@@ -208,7 +179,7 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
         pass
 
 
-def _serve_forever(kind: str, db_path: str | None) -> None:
+def _serve_forever() -> None:
     """Serve until SIGINT or SIGTERM, then stop cleanly."""
     import signal
 
@@ -217,9 +188,8 @@ def _serve_forever(kind: str, db_path: str | None) -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    server = serve_milvus_standalone() if kind == "standalone" else serve_milvus_lite_server(Path(db_path or "milvus.db"))
     try:
-        with server as uri:
+        with serve_milvus_standalone() as uri:
             print(uri, flush=True)
             while True:
                 time.sleep(3600)
@@ -231,4 +201,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "_namespace":
         _namespace_main(Path(sys.argv[2]), int(sys.argv[3]))
     else:
-        _serve_forever(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)
+        _serve_forever()

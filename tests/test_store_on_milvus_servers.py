@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.milvus_server import STANDALONE_INSTALL, STANDALONE_VENV, serve_milvus_lite_server, serve_milvus_standalone
+from tests.milvus_lite_server import serve_milvus_lite
+from tests.milvus_server import STANDALONE_INSTALL, STANDALONE_VENV, serve_milvus_standalone
 from tools.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -27,7 +28,7 @@ def standalone() -> Iterator[str]:
 
 @pytest.fixture
 def lite_server(tmp_path: Path) -> Iterator[str]:
-    with serve_milvus_lite_server(tmp_path / "served.db") as uri:
+    with serve_milvus_lite(tmp_path / "served.db") as uri:
         yield uri
 
 
