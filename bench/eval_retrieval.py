@@ -4,6 +4,10 @@ on the FAQ alone and on the FAQ inside the whole English docs (scored as ../shar
     .venv/bin/python bench/eval_retrieval.py                         # both corpora, every mode
     .venv/bin/python bench/eval_retrieval.py --corpora faq --misses
     .venv/bin/python bench/eval_retrieval.py --modes dense --json /tmp/eval.json
+
+The embedder is the server's, from the same EMBEDDING_* variables (default: the local int8 ONNX MiniLM), e.g.
+    EMBEDDING_PROVIDER=openai EMBEDDING_MODEL=text-embedding-v4 EMBEDDING_API_KEY=sk-... \
+    EMBEDDING_BASE_URL=https://dashscope.aliyuncs.com/compatible-mode/v1 .venv/bin/python bench/eval_retrieval.py
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 sys.path.insert(0, str(REPO))
 
-from tools.embedders import OnnxMiniLM
+from server.settings import Settings
 from tools.ingest import ingest_documents
 from tools.search import SearchHit, search_milvus_docs
 from tools.services import Services
@@ -78,7 +82,7 @@ async def evaluate(
         docs = Path(tmp, "docs")
         with tarfile.open(shared / "corpus" / CORPORA[corpus]) as tar:
             tar.extractall(docs, filter="data")
-        services = Services(store=Store(f"{tmp}/eval.db"), embedder=OnnxMiniLM(), roots=[docs])
+        services = Services(store=Store(f"{tmp}/eval.db"), embedder=Settings().embedder(), roots=[docs])
         started = time.perf_counter()
         ingested = await ingest_documents(services, ["."])
         ingest_s = time.perf_counter() - started
@@ -136,7 +140,7 @@ def main() -> None:
         modes = ["dense"]
     eval_file = args.eval or args.shared / "eval" / "eval_dev.jsonl"
     items = [json.loads(line) for line in eval_file.open() if line.strip()]
-    print(f"{len(items)} questions from {eval_file}, embedder all-MiniLM-L6-v2 (int8 ONNX), top_k 10")
+    print(f"{len(items)} questions from {eval_file}, embedder {Settings().embedder().name}, top_k 10")
     rows = []
     for corpus in args.corpora.split(","):
         rows += asyncio.run(evaluate(corpus, items, modes, args.shared, args.misses))
