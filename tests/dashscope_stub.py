@@ -92,12 +92,19 @@ class Stub:
 def run_stub(api_key: str = "sk-test-0123456789abcdef") -> Iterator[Stub]:
     """Run the stub on 127.0.0.1 with a free port for the duration of the block."""
     stub = Stub(api_key=api_key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}{PREFIX}"
+    with serve_on_loopback(_handler(stub)) as port:
+        stub.base_url = f"http://127.0.0.1:{port}{PREFIX}"
+        yield stub
+
+
+@contextmanager
+def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve `handler` on 127.0.0.1 at a free port (yielded) until the block ends."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield stub
+        yield server.server_address[1]
     finally:
         server.shutdown()
         server.server_close()

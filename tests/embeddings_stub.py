@@ -15,9 +15,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
+
+from tests.dashscope_stub import serve_on_loopback
 
 DIMENSIONS = {64, 128, 256, 512, 768, 1024, 1536, 2048}
 MAX_INPUTS = 10
@@ -47,15 +49,9 @@ def vector(text: str, dims: int) -> list[float]:
 @contextmanager
 def run_embeddings_stub(api_key: str = "sk-embed-test") -> Iterator[EmbeddingsStub]:
     stub = EmbeddingsStub(api_key)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}/compatible-mode/v1"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_on_loopback(_handler(stub)) as port:
+        stub.base_url = f"http://127.0.0.1:{port}/compatible-mode/v1"
         yield stub
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _handler(stub: EmbeddingsStub) -> type[BaseHTTPRequestHandler]:
