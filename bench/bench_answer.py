@@ -26,17 +26,20 @@ from openai import AsyncOpenAI
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.llm_server import serve_local_llm  # noqa: E402
-from tools.answer import answer_with_qwen, build_messages  # noqa: E402
-from tools.embedders import OnnxMiniLM  # noqa: E402
-from tools.ingest import ingest_documents  # noqa: E402
-from tools.llm import LLMConfig  # noqa: E402
-from tools.search import search_milvus_docs  # noqa: E402
-from tools.services import Services  # noqa: E402
-from tools.store import Store  # noqa: E402
+from tests.llm_server import serve_local_llm
+from tools.answer import answer_with_qwen, build_messages
+from tools.embedders import OnnxMiniLM
+from tools.ingest import ingest_documents
+from tools.llm import LLMConfig
+from tools.search import search_milvus_docs
+from tools.services import Services
+from tools.store import Store
 
-QUESTIONS = ["How is data stored in milvus?", "Can vectors with duplicate primary keys be inserted?",
-             "How do I know if Milvus has started successfully?"]
+QUESTIONS = [
+    "How is data stored in milvus?",
+    "Can vectors with duplicate primary keys be inserted?",
+    "How do I know if Milvus has started successfully?",
+]
 
 
 async def direct(client: AsyncOpenAI, messages: list[dict[str, str]]) -> tuple[float, float]:
@@ -44,7 +47,10 @@ async def direct(client: AsyncOpenAI, messages: list[dict[str, str]]) -> tuple[f
     started = time.perf_counter()
     first = None
     stream = await client.chat.completions.create(
-        model="smollm2", messages=messages, stream=True, stream_options={"include_usage": True},  # type: ignore[arg-type]
+        model="smollm2",
+        messages=messages,
+        stream=True,
+        stream_options={"include_usage": True},  # type: ignore[arg-type]
         extra_body={"chat_template_kwargs": {"enable_thinking": False}},
     )
     async for chunk in stream:
@@ -77,14 +83,19 @@ async def run(runs: int) -> None:
     print(f"  direct streaming call:        first token {d[0]:7.1f}   total {d[1]:7.1f}")
     print(f"  answer_with_qwen (in-process): first token {a[0]:7.1f}   total {a[1]:7.1f}   retrieval {a[2]:.1f}")
     print(f"  answer_with_qwen (over stdio): total {stdio:7.1f} (client-side wall time)")
-    print(f"  overhead: first token {a[0] - d[0]:+.1f}, total {a[1] - d[1]:+.1f}; "
-          f"allowed: retrieval + 10 = {a[2] + 10:.1f}")
+    print(f"  overhead: first token {a[0] - d[0]:+.1f}, total {a[1] - d[1]:+.1f}; allowed: retrieval + 10 = {a[2] + 10:.1f}")
 
 
 async def over_stdio(base_url: str, runs: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"MILVUS_URI": f"{tmp}/s.db", "INGEST_ROOTS": str(REPO), "DASHSCOPE_BASE_URL": base_url,
-               "QWEN_MODEL": "smollm2", "LLM_DIALECT": "chat_template_kwargs", "LLM_TIMEOUT": "600"}
+        env = {
+            "MILVUS_URI": f"{tmp}/s.db",
+            "INGEST_ROOTS": str(REPO),
+            "DASHSCOPE_BASE_URL": base_url,
+            "QWEN_MODEL": "smollm2",
+            "LLM_DIALECT": "chat_template_kwargs",
+            "LLM_TIMEOUT": "600",
+        }
         params = StdioServerParameters(command=sys.executable, args=["-m", "server"], env=env, cwd=REPO)
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             await session.initialize()

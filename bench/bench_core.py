@@ -35,7 +35,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import LATEST_PROTOCOL_VERSION
 
-from tools.chunking import ChunkedDocument, embedding_text, heading_text
+from tools.chunking import chunk_document, embedding_text, heading_text
 from tools.embedders import OnnxMiniLM
 from tools.ingest import FILES_PER_BATCH, ingest_documents, read_document
 from tools.paths import collect
@@ -46,7 +46,9 @@ from tools.store import Store
 T = TypeVar("T")
 FAQ = REPO / "data" / "milvus_docs" / "en" / "faq"
 INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
     "params": {"protocolVersion": LATEST_PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}},
 }
 
@@ -62,8 +64,14 @@ async def time_initialize(tmp: str) -> float:
     env = {**os.environ, "MILVUS_URI": f"{tmp}/init.db", "LOG_LEVEL": "WARNING"}
     started = time.perf_counter()
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server", cwd=REPO, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "server",
+        cwd=REPO,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdin and process.stdout
     process.stdin.write((json.dumps(INITIALIZE) + "\n").encode())
@@ -135,9 +143,9 @@ def batches_as_ingest_embeds(root: Path) -> tuple[int, list[list[str]]]:
         texts, headings = [], []
         for found in files[at : at + FILES_PER_BATCH]:
             doc = read_document(found, 10 * 1024 * 1024)
-            assert isinstance(doc, ChunkedDocument), doc
-            texts += [embedding_text(c, doc.title) for c in doc.chunks]
-            headings += [heading_text(c, doc.title, found.source) for c in doc.chunks]
+            chunked = chunk_document(doc)
+            texts += [embedding_text(c, doc.title) for c in chunked]
+            headings += [heading_text(c, doc.title, found.source) for c in chunked]
         chunks += len(texts)
         batches.append(texts + headings)
     return chunks, batches

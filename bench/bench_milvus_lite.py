@@ -57,8 +57,15 @@ def dataset(n: int) -> tuple[list[dict[str, Any]], np.random.Generator]:
     vectors = rng.standard_normal((n, DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     docs = max(1, n // CHUNKS_PER_DOC)
-    rows = [{"id": f"c{i:07d}", "vector": vectors[i].tolist(), "source": f"doc_{i % docs}.md",
-             "text": " ".join(rng.choice(words, rng.integers(80, 121), p=weights))} for i in range(n)]
+    rows = [
+        {
+            "id": f"c{i:07d}",
+            "vector": vectors[i].tolist(),
+            "source": f"doc_{i % docs}.md",
+            "text": " ".join(rng.choice(words, rng.integers(80, 121), p=weights)),
+        }
+        for i in range(n)
+    ]
     return rows, rng
 
 
@@ -67,12 +74,12 @@ def create(client: MilvusClient, analyzer: str) -> None:
     schema = client.create_schema(auto_id=False)
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-    schema.add_field("text", DataType.VARCHAR, max_length=8192, enable_analyzer=True,
-                     analyzer_params={"type": analyzer})
+    schema.add_field("text", DataType.VARCHAR, max_length=8192, enable_analyzer=True, analyzer_params={"type": analyzer})
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("source", DataType.VARCHAR, max_length=512)
-    schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                 input_field_names=["text"], output_field_names=["sparse"]))
+    schema.add_function(
+        Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"])
+    )
     index = client.prepare_index_params()
     index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
@@ -86,7 +93,7 @@ def build(path: str, n: int, analyzer: str) -> dict[str, float]:
     create(client, analyzer)
     started = time.perf_counter()
     for at in range(0, n, BATCH):
-        client.insert(COLLECTION, rows[at:at + BATCH])
+        client.insert(COLLECTION, rows[at : at + BATCH])
     inserted = time.perf_counter()
     client.flush(COLLECTION)
     flushed = time.perf_counter()
@@ -113,16 +120,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000, help="chunks to insert (default 10000)")
     parser.add_argument("--queries", type=int, default=200, help="queries of each kind (default 200)")
-    parser.add_argument("--analyzer", default="standard",
-                        help='analyzer type of `text` (default standard; "english" fails on milvus-lite 3.x)')
+    parser.add_argument(
+        "--analyzer", default="standard", help='analyzer type of `text` (default standard; "english" fails on milvus-lite 3.x)'
+    )
     parser.add_argument("--build", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
     n, q = args.n, args.queries
     if args.build:
         print(json.dumps(build(args.build, n, args.analyzer)))
         return
-    print(f"milvus-lite {importlib.metadata.version('milvus-lite')}, pymilvus {importlib.metadata.version('pymilvus')}: "
-          f"{n} chunks, {q} queries of each kind, analyzer {args.analyzer!r}")
+    print(
+        f"milvus-lite {importlib.metadata.version('milvus-lite')}, pymilvus {importlib.metadata.version('pymilvus')}: "
+        f"{n} chunks, {q} queries of each kind, analyzer {args.analyzer!r}"
+    )
 
     rows, rng = dataset(n)
     docs = max(1, n // CHUNKS_PER_DOC)
@@ -136,8 +146,12 @@ def main() -> None:
         path = os.path.join(tmp, "bench.db")
         # Insert in a child process that then exits, so that the reopen below is a cold one: a closed
         # MilvusClient leaves milvus-lite's engine for its file running until the process ends.
-        child = subprocess.run([sys.executable, __file__, "--build", path, "--n", str(n), "--analyzer", args.analyzer],
-                               check=True, stdout=subprocess.PIPE, text=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "--build", path, "--n", str(n), "--analyzer", args.analyzer],
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         built = json.loads(child.stdout.splitlines()[-1])
         table.append(("insert", f"{n / built['insert_s']:.0f} chunks/s ({built['insert_s']:.2f} s, batches of {BATCH})"))
         table.append(("flush", f"{built['flush_s'] * 1000:.0f} ms"))
@@ -148,12 +162,25 @@ def main() -> None:
         table.append(("reopen in a new process + load_collection", f"{(time.perf_counter() - started) * 1000:.0f} ms"))
 
         def dense(i: int, expr: str = "") -> list[Hits]:
-            return client.search(COLLECTION, [dense_queries[i].tolist()], anns_field="vector", limit=10,
-                                 filter=expr, search_params={"metric_type": "COSINE"}, output_fields=OUTPUT)
+            return client.search(
+                COLLECTION,
+                [dense_queries[i].tolist()],
+                anns_field="vector",
+                limit=10,
+                filter=expr,
+                search_params={"metric_type": "COSINE"},
+                output_fields=OUTPUT,
+            )
 
         def bm25(i: int) -> list[Hits]:
-            return client.search(COLLECTION, [text_queries[i]], anns_field="sparse", limit=10,
-                                 search_params={"metric_type": "BM25"}, output_fields=OUTPUT)
+            return client.search(
+                COLLECTION,
+                [text_queries[i]],
+                anns_field="sparse",
+                limit=10,
+                search_params={"metric_type": "BM25"},
+                output_fields=OUTPUT,
+            )
 
         def hybrid(i: int) -> list[Hits]:
             requests = [
@@ -166,28 +193,33 @@ def main() -> None:
             return [client.query(COLLECTION, filter=f'source == "doc_{i % docs}.md"', output_fields=["id", "source"])]
 
         hits: dict[str, list[Hits]] = {}
-        for name, fn in (("dense search, top 10", dense), ("BM25 search, top 10", bm25),
-                         ("hybrid_search dense + BM25, RRFRanker", hybrid),
-                         ('dense search + filter source like "doc_1%"', lambda i: dense(i, 'source like "doc_1%"')),
-                         ('query filter source == "doc_K.md"', by_filter)):
+        for name, fn in (
+            ("dense search, top 10", dense),
+            ("BM25 search, top 10", bm25),
+            ("hybrid_search dense + BM25, RRFRanker", hybrid),
+            ('dense search + filter source like "doc_1%"', lambda i: dense(i, 'source like "doc_1%"')),
+            ('query filter source == "doc_K.md"', by_filter),
+        ):
             seconds, hits[name] = timed(fn, q)
             table.append((name, percentiles(seconds)))
 
         def found(name: str) -> str:
-            return f"{sum(rows[i]['id'] in {hit['id'] for hit in got} for i, got in zip(picks, hits[name]))}/{q}"
+            return f"{sum(rows[i]['id'] in {hit['id'] for hit in got} for i, got in zip(picks, hits[name], strict=True))}/{q}"
 
-        table.append(("queried chunk in the top 10: dense, BM25, hybrid",
-                      ", ".join(found(name) for name in list(hits)[:3])))
-        table.append(("BM25 distances, best 3 hits of one query",
-                      ", ".join(f"{hit['distance']:+.3f}" for hit in hits["BM25 search, top 10"][0][:3])))
+        table.append(("queried chunk in the top 10: dense, BM25, hybrid", ", ".join(found(name) for name in list(hits)[:3])))
+        table.append(
+            (
+                "BM25 distances, best 3 hits of one query",
+                ", ".join(f"{hit['distance']:+.3f}" for hit in hits["BM25 search, top 10"][0][:3]),
+            )
+        )
 
         gone = [f"doc_{k}.md" for k in range(min(10, docs))]
         started = time.perf_counter()
         client.delete(COLLECTION, filter=f"source in {json.dumps(gone)}")
         delete_s = time.perf_counter() - started
         left = client.query(COLLECTION, filter="", output_fields=["count(*)"])[0]["count(*)"]
-        table.append((f"delete by filter source in [{len(gone)} sources]",
-                      f"{delete_s * 1000:.0f} ms ({n - left} rows gone)"))
+        table.append((f"delete by filter source in [{len(gone)} sources]", f"{delete_s * 1000:.0f} ms ({n - left} rows gone)"))
         client.close()
 
     width = max(len(name) for name, _ in table)

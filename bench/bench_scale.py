@@ -32,18 +32,28 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 sys.path.insert(0, str(REPO))
 
-from tests.embeddings_stub import run_embeddings_stub  # noqa: E402
-from tests.milvus_lite_server import serve_milvus_lite  # noqa: E402
-from tests.milvus_server import serve_milvus_standalone  # noqa: E402
+from tests.embeddings_stub import run_embeddings_stub
+from tests.milvus_lite_server import serve_milvus_lite
+from tests.milvus_server import serve_milvus_standalone
 
 
 def make_corpus(docs: int) -> Path:
     out = REPO / "bench" / "out" / f"scale_{docs}"
     if not (out / "MANIFEST.json").exists():
         subprocess.run(
-            [sys.executable, str(SHARED / "tools" / "make_scale_corpus.py"), str(docs), "--out", str(out),
-             "--workers", "2", "--src", str(SHARED / "corpus" / "milvus_docs_en_2.4.tar.gz")],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(SHARED / "tools" / "make_scale_corpus.py"),
+                str(docs),
+                "--out",
+                str(out),
+                "--workers",
+                "2",
+                "--src",
+                str(SHARED / "corpus" / "milvus_docs_en_2.4.tar.gz"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
     return out
 
@@ -76,7 +86,7 @@ class RssSampler:
                 if line.startswith("VmRSS:"):
                     self.samples.append(int(line.split()[1]) / 1024)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -98,8 +108,13 @@ async def run(args: argparse.Namespace) -> None:
         if args.embedder == "stand-in":
             stub = stack.enter_context(run_embeddings_stub("sk-bench"))
             stub.delay_s = 0
-            env |= {"EMBEDDING_PROVIDER": "openai", "EMBEDDING_MODEL": "stand-in", "EMBEDDING_BASE_URL": stub.base_url,
-                    "EMBEDDING_API_KEY": "sk-bench", "EMBEDDING_DIMENSIONS": "512"}
+            env |= {
+                "EMBEDDING_PROVIDER": "openai",
+                "EMBEDDING_MODEL": "stand-in",
+                "EMBEDDING_BASE_URL": stub.base_url,
+                "EMBEDDING_API_KEY": "sk-bench",
+                "EMBEDDING_DIMENSIONS": "512",
+            }
             label = "STAND-IN embedder (hashed words over loopback HTTP; pipeline overhead only)"
         params = StdioServerParameters(command=sys.executable, args=["-m", "server"], env=env, cwd=REPO)
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
@@ -121,10 +136,15 @@ async def run(args: argparse.Namespace) -> None:
     quarters = [rss.samples[min(len(rss.samples) - 1, len(rss.samples) * q // 4)] for q in (1, 2, 3, 4)]
     print(f"embedder: {label}; Milvus: {args.milvus}")
     print(f"ingest: {files} files, {chunks} chunks in {took:.1f} s = {chunks / took:.1f} chunks/s, {files / took:.1f} files/s")
-    print(f"server RSS during ingest: peak {max(rss.samples):.0f} MB; at 25/50/75/100%: "
-          + " / ".join(f"{q:.0f}" for q in quarters) + " MB")
+    print(
+        f"server RSS during ingest: peak {max(rss.samples):.0f} MB; at 25/50/75/100%: "
+        + " / ".join(f"{q:.0f}" for q in quarters)
+        + " MB"
+    )
     print(f"re-ingest unchanged: {again['chunks_added']} added in {again_s:.1f} s ({again_s / took:.1%} of the first)")
-    print(f"search over stdio ({args.searches} queries, {mode}, {chunks} chunks), right after the ingest: {percentiles(latencies)}")
+    print(
+        f"search over stdio ({args.searches} queries, {mode}, {chunks} chunks), right after the ingest: {percentiles(latencies)}"
+    )
     if indexed:
         print(f"search over stdio once the server finished indexing ({index_s:.0f} s later): {percentiles(indexed)}")
 

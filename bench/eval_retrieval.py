@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import re
 import sys
@@ -36,7 +35,6 @@ from tools.store import Store
 
 KS = (1, 3, 5, 10)
 CORPORA = {"faq": "milvus_docs_faq_2.4.tar.gz", "all": "milvus_docs_en_2.4.tar.gz"}
-HAS_MODE = "mode" in inspect.signature(search_milvus_docs).parameters
 
 
 def _norm(text: str) -> str:
@@ -68,9 +66,8 @@ def score(items: list[dict[str, Any]], ranked: list[list[SearchHit]]) -> dict[st
 
 
 async def search(services: Services, query: str, mode: str) -> list[SearchHit]:
-    """The top 10; `mode` is passed only to a search function that takes it."""
-    extra = {"mode": mode} if HAS_MODE else {}
-    return (await search_milvus_docs(services, query, top_k=10, **extra)).results
+    """The top 10."""
+    return (await search_milvus_docs(services, query, top_k=10, mode=mode)).results
 
 
 async def evaluate(
@@ -92,11 +89,16 @@ async def evaluate(
                 started = time.perf_counter()
                 ranked.append(await search(services, item["question"], mode))
                 latencies.append((time.perf_counter() - started) * 1000)
-            rows.append({
-                "corpus": corpus, "mode": mode, **score(items, ranked),
-                "search_p50_ms": sorted(latencies)[len(latencies) // 2],
-                "chunks": ingested.chunks_added, "ingest_s": ingest_s,
-            })
+            rows.append(
+                {
+                    "corpus": corpus,
+                    "mode": mode,
+                    **score(items, ranked),
+                    "search_p50_ms": sorted(latencies)[len(latencies) // 2],
+                    "chunks": ingested.chunks_added,
+                    "ingest_s": ingest_s,
+                }
+            )
             if misses:
                 print_misses(corpus, mode, items, ranked)
         services.store.close()
@@ -118,11 +120,15 @@ def print_misses(corpus: str, mode: str, items: list[dict[str, Any]], ranked: li
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     columns = ["R@1", "R@3", "R@5", "R@10", "MRR@10"]
-    print(f"\n{'corpus':<7} {'mode':<7} " + " ".join(f"{c:>6}" for c in columns)
-          + f" {'p50 ms':>7} {'chunks':>7} {'ingest s':>9}")
+    print(
+        f"\n{'corpus':<7} {'mode':<7} " + " ".join(f"{c:>6}" for c in columns) + f" {'p50 ms':>7} {'chunks':>7} {'ingest s':>9}"
+    )
     for r in rows:
-        print(f"{r['corpus']:<7} {r['mode']:<7} " + " ".join(f"{r[c]:>6.3f}" for c in columns)
-              + f" {r['search_p50_ms']:>7.1f} {r['chunks']:>7} {r['ingest_s']:>9.1f}")
+        print(
+            f"{r['corpus']:<7} {r['mode']:<7} "
+            + " ".join(f"{r[c]:>6.3f}" for c in columns)
+            + f" {r['search_p50_ms']:>7.1f} {r['chunks']:>7} {r['ingest_s']:>9.1f}"
+        )
 
 
 def main() -> None:
@@ -135,9 +141,6 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     modes = args.modes.split(",")
-    if not HAS_MODE and modes != ["dense"]:
-        print("search_milvus_docs takes no `mode` yet: dense only")
-        modes = ["dense"]
     eval_file = args.eval or args.shared / "eval" / "eval_dev.jsonl"
     items = [json.loads(line) for line in eval_file.open() if line.strip()]
     print(f"{len(items)} questions from {eval_file}, embedder {Settings().embedder().name}, top_k 10")

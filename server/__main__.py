@@ -17,17 +17,13 @@ def main(argv: list[str] | None = None) -> None:
     # pymilvus reads MILVUS_URI itself when first imported and rejects Milvus Lite paths; the
     # value is ours and has been read, so hide it from pymilvus.
     os.environ.pop("MILVUS_URI", None)
-    logging.basicConfig(
-        stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     server = create_server(settings)
     if settings.transport == "stdio":
         server.run("stdio")
     else:
-        server.run(
-            "streamable-http", host=settings.host, port=settings.port, transport_security=transport_security(settings)
-        )
+        server.run("streamable-http", host=settings.host, port=settings.port, transport_security=transport_security(settings))
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:

@@ -15,28 +15,27 @@ from pydantic import Field
 
 from server import __version__, client_log
 from server.settings import Settings
-from tools import answer, ingest, manage, search
-from tools.errors import UserError
-from tools.llm import LLMError
-from tools.services import ProgressFn, Services
+from tools import answer, defaults, ingest, manage, search
+from tools.errors import ProgressFn, UserError
+from tools.readers import supported_suffixes
+from tools.services import Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-INSTRUCTIONS = """Search and answer questions over documents stored in Milvus.
+FILE_TYPES = ", ".join(supported_suffixes())
+INSTRUCTIONS = f"""Search and answer questions over documents stored in Milvus.
 Use search_milvus_docs to find passages (with sources and section headings), answer_with_qwen
-to get an answer from Qwen that cites them, and ingest_documents to add Markdown or text files."""
+to get an answer from Qwen that cites them, and ingest_documents to add files ({FILE_TYPES})."""
 
-Collection = Annotated[
-    str | None, Field(description="Collection to use; default: the server's MILVUS_COLLECTION")
-]
+Collection = Annotated[str | None, Field(description="Collection to use; default: the server's MILVUS_COLLECTION")]
 
 
 async def _answer(call: Awaitable[T]) -> T:
     """Run a tool body; turn failures people can act on into readable tool errors."""
     try:
         return await call
-    except (UserError, LLMError) as exc:
+    except UserError as exc:
         raise ToolError(str(exc)) from exc
 
 
@@ -68,7 +67,11 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
 
         @mcp.tool(
             title="Ingest documents",
-            annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False),
+            description=f"Load files into Milvus, chunked by headings and embedded; unchanged files are skipped. "
+            f"Reads {FILE_TYPES}.",
+            annotations=ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+            ),
         )
         async def ingest_documents(
             paths: Annotated[
@@ -76,56 +79,55 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             ],
             ctx: Context,
             collection: Collection = None,
-            prune: Annotated[
-                bool, Field(description="Also remove chunks of files that are gone from the folders given")
-            ] = False,
+            prune: Annotated[bool, Field(description="Also remove chunks of files that are gone from the folders given")] = False,
         ) -> ingest.IngestResult:
-            """Load Markdown and text files into Milvus (chunked by headings, embedded); unchanged files are skipped."""
-            result = await _answer(ingest.ingest_documents(services, paths, collection, _progress(ctx), prune))
+            result = await _answer(
+                ingest.ingest_documents(services, paths, collection=collection, prune=prune, progress=_progress(ctx))
+            )
             await client_log.after_ingest(ctx, result)
             return result
 
         @mcp.tool(
             title="Delete documents",
-            annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False),
+            annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
         )
         async def delete_documents(
             sources: Annotated[list[str], Field(description="Stored source names or globs, e.g. en/faq/*.md")],
             collection: Collection = None,
         ) -> manage.DeleteResult:
             """Remove documents from the index: every chunk of the matching sources."""
-            return await _answer(manage.delete_documents(services, sources, collection))
+            return await _answer(manage.delete_documents(services, sources, collection=collection))
 
     @mcp.tool(
         title="Search the documents",
-        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
     async def search_milvus_docs(
         query: Annotated[str, Field(description="The question or words to search for")],
         ctx: Context,
-        top_k: Annotated[int, Field(description=f"How many chunks to return (1-{search.MAX_TOP_K})")] = 3,
-        source: Annotated[
-            str | None, Field(description="Only sources matching this glob, e.g. en/faq/*.md")
-        ] = None,
+        top_k: Annotated[int, Field(description=f"How many chunks to return (1-{search.MAX_TOP_K})")] = defaults.TOP_K,
+        source: Annotated[str | None, Field(description="Only sources matching this glob, e.g. en/faq/*.md")] = None,
         collection: Collection = None,
         mode: Annotated[
-            search.Mode | None,
+            defaults.Mode | None,
             Field(description="dense (meaning), bm25 (exact words) or hybrid (both); default: the server's SEARCH_MODE"),
         ] = None,
     ) -> search.SearchResponse:
         """Find the document chunks most relevant to a query, with scores, sources and section headings."""
-        result = await _answer(search.search_milvus_docs(services, query, top_k, source, collection, mode))
+        result = await _answer(
+            search.search_milvus_docs(services, query, top_k=top_k, source=source, collection=collection, mode=mode)
+        )
         await client_log.after_search(ctx, result)
         return result
 
     @mcp.tool(
         title="Answer with Qwen",
-        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=True),
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
     )
     async def answer_with_qwen(
         question: Annotated[str, Field(description="The question to answer from the documents")],
         ctx: Context,
-        top_k: Annotated[int, Field(description="How many chunks to give the model as context")] = 3,
+        top_k: Annotated[int, Field(description="How many chunks to give the model as context")] = defaults.TOP_K,
         model: Annotated[str | None, Field(description="Chat model, e.g. qwen-plus or qwen3-32b; default QWEN_MODEL")] = None,
         enable_thinking: Annotated[
             bool | None, Field(description="Let Qwen 3 think before answering; default: the model's own default")
@@ -140,8 +142,16 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         """Answer a question from the documents with Qwen 3, citing the retrieved passages as [1], [2], ..."""
         result = await _answer(
             answer.answer_with_qwen(
-                services, question, top_k, model, enable_thinking, thinking_budget, include_reasoning, source,
-                collection, _progress(ctx),
+                services,
+                question,
+                top_k=top_k,
+                model=model,
+                enable_thinking=enable_thinking,
+                thinking_budget=thinking_budget,
+                include_reasoning=include_reasoning,
+                source=source,
+                collection=collection,
+                progress=_progress(ctx),
             )
         )
         await client_log.after_answer(ctx, result)
@@ -149,15 +159,15 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
 
     @mcp.tool(
         title="Describe a collection",
-        annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
     async def describe_collection(
         collection: Collection = None,
         source: Annotated[str | None, Field(description="Only list sources matching this glob")] = None,
-        limit: Annotated[int, Field(description=f"Most sources to list (1-{manage.MAX_LISTED})")] = 100,
+        limit: Annotated[int, Field(description=f"Most sources to list (1-{manage.MAX_LISTED})")] = manage.DEFAULT_LISTED,
     ) -> manage.CollectionReport:
         """What a collection holds: its embedder, chunk and source counts, the sources, and the other collections."""
-        return await _answer(manage.describe_collection(services, collection, source, limit))
+        return await _answer(manage.describe_collection(services, collection=collection, source=source, limit=limit))
 
     client_log.enable_set_level(mcp)
     return mcp

@@ -25,9 +25,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from server.settings import Settings
-from tools import answer, ingest, manage, search
+from tools import answer, defaults, ingest, manage, search
 from tools.errors import UserError
-from tools.llm import LLMError
 from tools.services import Services
 
 console = Console()
@@ -42,12 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--prune", action="store_true", help="remove chunks of files gone from the folders")
     p = commands.add_parser("search", help="search the documents")
     p.add_argument("query")
-    p.add_argument("-k", "--top-k", type=int, default=3)
+    p.add_argument("-k", "--top-k", type=int, default=defaults.TOP_K)
     p.add_argument("--mode", choices=search.MODES)
     p.add_argument("--source", help="only sources matching this glob")
     p = commands.add_parser("ask", help="answer a question with Qwen, citing the documents")
     p.add_argument("question")
-    p.add_argument("-k", "--top-k", type=int, default=3)
+    p.add_argument("-k", "--top-k", type=int, default=defaults.TOP_K)
     p.add_argument("--model")
     think = p.add_mutually_exclusive_group()
     think.add_argument("--think", dest="think", action="store_const", const=True, help="turn thinking on")
@@ -56,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--reasoning", action="store_true", help="print the model's reasoning too")
     p = commands.add_parser("info", help="what a collection holds")
     p.add_argument("--source", help="only list sources matching this glob")
-    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--limit", type=int, default=manage.DEFAULT_LISTED)
     p = commands.add_parser("delete", help="remove documents by source name or glob")
     p.add_argument("sources", nargs="+")
     commands.add_parser("serve", help="run the MCP server (takes the server's flags)", add_help=False)
@@ -78,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     services = settings.services()
     try:
         anyio.run(_run, args, services)
-    except (UserError, LLMError) as exc:
+    except UserError as exc:
         console.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
     finally:
@@ -98,7 +97,9 @@ async def _ingest(args: argparse.Namespace, services: Services) -> None:
         async def progress(done: float, total: float | None, message: str) -> None:
             bar.update(task, completed=done, total=total, description=message)
 
-        result = await ingest.ingest_documents(services, args.paths, args.collection, progress, args.prune)
+        result = await ingest.ingest_documents(
+            services, args.paths, collection=args.collection, prune=args.prune, progress=progress
+        )
     console.print(
         f"{result.files} files into [bold]{result.collection}[/bold]: {result.chunks_added} chunks added, "
         f"{result.chunks_unchanged} unchanged, {result.chunks_removed} removed in {result.seconds:.1f} s"
@@ -108,7 +109,9 @@ async def _ingest(args: argparse.Namespace, services: Services) -> None:
 
 
 async def _search(args: argparse.Namespace, services: Services) -> None:
-    found = await search.search_milvus_docs(services, args.query, args.top_k, args.source, args.collection, args.mode)
+    found = await search.search_milvus_docs(
+        services, args.query, top_k=args.top_k, source=args.source, collection=args.collection, mode=args.mode
+    )
     table = Table("#", "score", "source", "section", "text", title=f"{found.mode} search: {args.query}")
     for hit in found.results:
         table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.source, hit.heading, _snippet(hit.text))
@@ -124,8 +127,15 @@ async def _ask(args: argparse.Namespace, services: Services) -> None:
             status.update(message)
 
         result = await answer.answer_with_qwen(
-            services, args.question, args.top_k, args.model, args.think, args.budget, args.reasoning,
-            None, args.collection, progress,
+            services,
+            args.question,
+            top_k=args.top_k,
+            model=args.model,
+            enable_thinking=args.think,
+            thinking_budget=args.budget,
+            include_reasoning=args.reasoning,
+            collection=args.collection,
+            progress=progress,
         )
     if result.reasoning:
         console.print(f"[dim]{result.reasoning}[/dim]\n")
@@ -140,7 +150,7 @@ async def _ask(args: argparse.Namespace, services: Services) -> None:
 
 
 async def _info(args: argparse.Namespace, services: Services) -> None:
-    report = await manage.describe_collection(services, args.collection, args.source, args.limit)
+    report = await manage.describe_collection(services, collection=args.collection, source=args.source, limit=args.limit)
     console.print(
         f"[bold]{report.collection}[/bold]: {report.chunks} chunks from {report.sources} sources, "
         f"embedder {report.embedder} ({report.dim} dims), {'hybrid' if report.hybrid else 'dense only'}"
@@ -153,7 +163,7 @@ async def _info(args: argparse.Namespace, services: Services) -> None:
 
 
 async def _delete(args: argparse.Namespace, services: Services) -> None:
-    result = await manage.delete_documents(services, args.sources, args.collection)
+    result = await manage.delete_documents(services, args.sources, collection=args.collection)
     console.print(f"removed {result.chunks_removed} chunks of {len(result.sources_removed)} sources")
 
 

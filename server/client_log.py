@@ -54,7 +54,8 @@ async def send(ctx: Context, level: LoggingLevel, message: str) -> None:
 
 async def after_ingest(ctx: Context, result: IngestResult) -> None:
     await send(
-        ctx, "info",
+        ctx,
+        "info",
         f"Ingested {result.files} file(s) into {result.collection} in {result.seconds:.1f} s: {result.chunks_added} "
         f"chunks added, {result.chunks_unchanged} unchanged, {result.chunks_removed} removed; {len(result.skipped)} "
         "file(s) skipped",
@@ -77,6 +78,8 @@ async def after_answer(ctx: Context, result: AnswerResult) -> None:
     cited = ", ".join(f"[{s.n}] {s.source}" for s in result.sources)
     tokens = f"; usage {result.usage}" if result.usage else ""
     await send(
-        ctx, "info",
-        f"{result.model} answered in {result.timings_ms.total / 1000:.1f} s from {len(result.sources)} passages ({cited}){tokens}",
+        ctx,
+        "info",
+        f"{result.model} answered in {result.timings_ms.total / 1000:.1f} s from {len(result.sources)} passages "
+        f"({cited}){tokens}",
     )

@@ -12,13 +12,12 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tools import defaults
+from tools.defaults import Mode
 from tools.embedders import MINILM, Embedder, Provider, make_embedder
 from tools.llm import Dialect, LLMConfig
-from tools.search import Mode
-from tools.services import DEFAULT_COLLECTION, Services
+from tools.services import Services
 from tools.store import Consistency, Store
-
-DASHSCOPE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 
 
 class Settings(BaseSettings):
@@ -32,23 +31,27 @@ class Settings(BaseSettings):
         cli_prog_name="milvus-qwen-mcp",
     )
 
-    milvus_uri: str = Field("./milvus_demo.db", description="Milvus Lite file, or http(s)://host:19530, or a Zilliz Cloud URI")
+    milvus_uri: str = Field(defaults.MILVUS_URI, description="Milvus Lite file, or http(s)://host:19530, or a Zilliz Cloud URI")
     milvus_token: SecretStr | None = Field(None, description="Milvus token (user:password) or Zilliz Cloud API key")
     milvus_db: str | None = Field(None, description="Milvus database name (servers only)")
-    milvus_collection: str = Field(DEFAULT_COLLECTION, description="Default collection")
+    milvus_collection: str = Field(defaults.COLLECTION, description="Default collection")
     milvus_consistency: Consistency = Field(
-        "Session", description="Read consistency on a Milvus server: Session sees this server's own writes at once; "
+        "Session",
+        description="Read consistency on a Milvus server: Session sees this server's own writes at once; "
         "Strong also every other writer's, at about 200 ms per search on Milvus 2.3",
     )
     ingest_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [Path.cwd()],
         description=f"Folders ingest may read, separated by {os.pathsep!r}; default: the working directory",
     )
-    search_mode: Mode = Field("hybrid", description="Default retrieval: dense, bm25 or hybrid")
+    search_mode: Mode = Field(defaults.SEARCH_MODE, description="Default retrieval: dense, bm25 or hybrid")
     min_relevance: float = Field(
-        0.3, ge=-1, le=1, description="answer_with_qwen answers only when the best chunk's cosine similarity reaches this"
+        defaults.MIN_RELEVANCE,
+        ge=-1,
+        le=1,
+        description="answer_with_qwen answers only when the best chunk's cosine similarity reaches this",
     )
-    max_file_mb: float = Field(10, gt=0, description="Files larger than this are skipped")
+    max_file_mb: float = Field(defaults.MAX_FILE_MB, gt=0, description="Files larger than this are skipped")
 
     embedding_provider: Provider = Field("local", description="local (ONNX), sentence-transformers, or openai")
     embedding_model: str = Field(MINILM, description="Embedding model name")
@@ -57,17 +60,20 @@ class Settings(BaseSettings):
     embedding_dimensions: int | None = Field(None, ge=1, description="Vector size to ask the embeddings API for")
 
     dashscope_api_key: SecretStr | None = Field(None, description="DashScope API key for answer_with_qwen")
-    dashscope_base_url: str = Field(DASHSCOPE_URL, description="OpenAI-compatible chat endpoint")
-    qwen_model: str = Field("qwen-plus", description="Default chat model")
-    llm_dialect: Dialect = Field("dashscope", description="How the thinking switch is sent: dashscope, chat_template_kwargs, none")
-    llm_timeout: float = Field(120, gt=0, description="Seconds to wait for the chat model")
-    llm_max_retries: int = Field(3, ge=0, description="Retries on 429, 5xx and connection errors")
+    dashscope_base_url: str = Field(defaults.DASHSCOPE_URL, description="OpenAI-compatible chat endpoint")
+    qwen_model: str = Field(defaults.QWEN_MODEL, description="Default chat model")
+    llm_dialect: Dialect = Field(
+        "dashscope", description="How the thinking switch is sent: dashscope, chat_template_kwargs, none"
+    )
+    llm_timeout: float = Field(defaults.LLM_TIMEOUT_S, gt=0, description="Seconds to wait for the chat model")
+    llm_max_retries: int = Field(defaults.LLM_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and connection errors")
 
     transport: Literal["stdio", "streamable-http"] = Field("stdio", description="stdio, or streamable-http")
     host: str = Field("127.0.0.1", description="Address to bind for streamable-http (loopback by default)")
     port: int = Field(8000, ge=1, le=65535, description="Port for streamable-http")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Extra Host header values accepted over HTTP (DNS-rebinding protection), comma-separated"
+        default_factory=list,
+        description="Extra Host header values accepted over HTTP (DNS-rebinding protection), comma-separated",
     )
     read_only: bool = Field(False, description="Expose only the read tools (search, answer)")
 

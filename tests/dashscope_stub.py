@@ -178,9 +178,7 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
 
-        def _error(
-            self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
-        ) -> None:
+        def _error(self, status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None) -> None:
             kind, default_code = ERRORS.get(status, ("invalid_request_error", "error"))
             error = {"message": message, "type": kind, "param": None, "code": code or default_code}
             self._json(status, {"error": error, "request_id": str(uuid.uuid4())}, headers)
@@ -222,8 +220,7 @@ def _invalid(body: dict[str, Any] | None, models: set[str]) -> tuple[int, str] |
         return 400, "<400> InternalError.Algo.InvalidParameter: thinking_budget must be a positive integer"
     if _thinks(body) and body.get("stream") is not True:
         return 400, (
-            "<400> InternalError.Algo.InvalidParameter: "
-            "parameter.enable_thinking must be set to false for non-streaming calls"
+            "<400> InternalError.Algo.InvalidParameter: parameter.enable_thinking must be set to false for non-streaming calls"
         )
     return None
 
@@ -258,8 +255,13 @@ def _chunks(body: dict[str, Any], reasoning_field: str) -> Iterator[dict[str, An
     budget = body.get("thinking_budget")
     if thinks and budget is not None:
         reasoning = reasoning[: budget * 4]
-    base = {"id": f"chatcmpl-{uuid.uuid4()}", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": body["model"], "system_fingerprint": None}
+    base = {
+        "id": f"chatcmpl-{uuid.uuid4()}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body["model"],
+        "system_fingerprint": None,
+    }
     usage_wanted = (body.get("stream_options") or {}).get("include_usage") is True
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -298,8 +300,6 @@ def _completion(body: dict[str, Any]) -> dict[str, Any]:
         "created": int(time.time()),
         "model": body["model"],
         "system_fingerprint": None,
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": answer}, "logprobs": None, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "logprobs": None, "finish_reason": "stop"}],
         "usage": _usage(body, "", answer),
     }

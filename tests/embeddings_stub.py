@@ -95,8 +95,15 @@ def _handler(stub: EmbeddingsStub) -> type[BaseHTTPRequestHandler]:
                 return self._error(400, f"dimensions must be one of {sorted(DIMENSIONS)}")
             data = [{"object": "embedding", "index": i, "embedding": vector(t, dims)} for i, t in enumerate(inputs)]
             tokens = sum(len(t.split()) for t in inputs)
-            self._json(200, {"object": "list", "data": data, "model": body.get("model"),
-                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": body.get("model"),
+                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+                },
+            )
 
         def _error(self, status: int, message: str) -> None:
             self._json(status, {"error": {"message": message, "type": "invalid_request_error", "code": str(status)}})

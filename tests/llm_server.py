@@ -60,9 +60,7 @@ def serve(port: int, max_tokens: int, threads: int, parent: int | None = None) -
 
 
 @contextmanager
-def serve_local_llm(
-    port: int | None = None, max_tokens: int = 128, threads: int = 1, timeout_s: float = 60
-) -> Iterator[str]:
+def serve_local_llm(port: int | None = None, max_tokens: int = 128, threads: int = 1, timeout_s: float = 60) -> Iterator[str]:
     """Start the model server in a subprocess; yield its base URL (http://127.0.0.1:PORT/v1); stop it on exit."""
     model_path()  # fail here, clearly, when something is missing
     command = [sys.executable, __file__, "--port", str(port or 0), "--max-tokens", str(max_tokens)]

@@ -14,6 +14,7 @@ Milvus Lite's engine served over gRPC is `tests.milvus_lite_server.serve_milvus_
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -45,8 +46,9 @@ def serve_milvus_standalone(timeout_s: float = 120) -> Iterator[str]:
         raise MilvusServerError(f"Milvus standalone is not installed; install it with: {STANDALONE_INSTALL}")
     unshare = shutil.which("unshare")
     if unshare is None or shutil.which("ip") is None:
-        raise MilvusServerError("Milvus standalone runs in its own network namespace: it needs `unshare` (util-linux) "
-                                "and `ip` (iproute2)")
+        raise MilvusServerError(
+            "Milvus standalone runs in its own network namespace: it needs `unshare` (util-linux) and `ip` (iproute2)"
+        )
     user_ns = [] if os.geteuid() == 0 else ["--map-root-user"]  # unprivileged: needs user namespaces
     data = Path(tempfile.mkdtemp(prefix="milvus-standalone-"))
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
@@ -55,9 +57,23 @@ def serve_milvus_standalone(timeout_s: float = 120) -> Iterator[str]:
     with open(log, "wb") as out:
         # stdin is the lifeline: when it closes (we are done, or died), the namespace's init stops Milvus.
         process = subprocess.Popen(
-            [unshare, *user_ns, "--net", "--pid", "--mount-proc", "--kill-child", str(python), __file__, "_namespace", str(data),
-             str(listener.fileno())],
-            stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT, pass_fds=[listener.fileno()],
+            [
+                unshare,
+                *user_ns,
+                "--net",
+                "--pid",
+                "--mount-proc",
+                "--kill-child",
+                str(python),
+                __file__,
+                "_namespace",
+                str(data),
+                str(listener.fileno()),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            pass_fds=[listener.fileno()],
         )
     listener.close()
     try:
@@ -173,10 +189,8 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
             dst.sendall(data)
     except OSError:
         pass
-    try:
+    with contextlib.suppress(OSError):
         dst.shutdown(socket.SHUT_WR)
-    except OSError:
-        pass
 
 
 def _serve_forever() -> None:

@@ -11,8 +11,9 @@ import pytest
 from tests.dashscope_stub import run_stub
 from tests.mcp_stdio import payload, stdio_session
 from tools.answer import SYSTEM_PROMPT, answer_with_qwen
+from tools.errors import LLMError
 from tools.ingest import ingest_documents
-from tools.llm import LLMConfig, LLMError
+from tools.llm import LLMConfig
 from tools.services import Services
 
 pytestmark = pytest.mark.anyio
@@ -30,8 +31,13 @@ async def test_answer_cites_retrieved_passages(services: Services) -> None:
             steps.append(message)
 
         result = await answer_with_qwen(
-            services, QUESTION, model="qwen3-32b", enable_thinking=True, thinking_budget=64,
-            include_reasoning=True, progress=progress,
+            services,
+            QUESTION,
+            model="qwen3-32b",
+            enable_thinking=True,
+            thinking_budget=64,
+            include_reasoning=True,
+            progress=progress,
         )
     body = stub.requests[-1]
     assert body["model"] == "qwen3-32b" and body["stream"] is True
@@ -79,8 +85,10 @@ async def test_bad_thinking_arguments_fail_before_any_work(services: Services) -
 async def test_answer_over_stdio_with_progress_and_clear_errors(docs: Path, tmp_path: Path) -> None:
     with run_stub(api_key=KEY) as stub:
         env = {
-            "MILVUS_URI": str(tmp_path / "answer.db"), "INGEST_ROOTS": str(docs),
-            "DASHSCOPE_BASE_URL": stub.base_url, "DASHSCOPE_API_KEY": KEY,
+            "MILVUS_URI": str(tmp_path / "answer.db"),
+            "INGEST_ROOTS": str(docs),
+            "DASHSCOPE_BASE_URL": stub.base_url,
+            "DASHSCOPE_API_KEY": KEY,
         }
         async with stdio_session(env) as session:
             await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]})

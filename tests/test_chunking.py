@@ -5,7 +5,26 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tools.chunking import _NOISE, chunk_markdown, chunk_text, embedding_text
+from tools.chunking import _NOISE, Chunk, chunk_document, embedding_text
+from tools.readers.markdown import parse_markdown
+from tools.readers.text import TextReader
+
+
+class Chunked:
+    """A document's title and chunks, as ingest sees them."""
+
+    def __init__(self, title: str | None, chunks: list[Chunk]) -> None:
+        self.title, self.chunks = title, chunks
+
+
+def chunk_markdown(text: str, **limits: int) -> Chunked:
+    doc = parse_markdown(text)
+    return Chunked(doc.title, chunk_document(doc, **limits))
+
+
+def chunk_text(text: str, **limits: int) -> Chunked:
+    return Chunked(None, chunk_document(TextReader().read(text.encode()), **limits))
+
 
 FENCED = """# Install
 
@@ -64,7 +83,7 @@ def test_long_sections_split_with_overlap() -> None:
     assert len(doc.chunks) > 5
     assert all(len(c.text) <= 500 for c in doc.chunks)
     assert all(c.headings == ("Long",) for c in doc.chunks)
-    for prev, nxt in zip(doc.chunks, doc.chunks[1:]):
+    for prev, nxt in zip(doc.chunks, doc.chunks[1:], strict=False):
         assert 0 < prev.end - nxt.start <= 100  # they overlap, by at most `overlap`
 
 
@@ -105,7 +124,7 @@ def test_chunks_cover_the_document_exactly(lines: list[str], max_chars: int, mar
         assert len(chunk.text) <= max_chars
         for j in range(chunk.start, chunk.end):
             covered[j] = True
-    for prev, nxt in zip(doc.chunks, doc.chunks[1:]):
+    for prev, nxt in zip(doc.chunks, doc.chunks[1:], strict=False):
         assert nxt.start > prev.start and nxt.end > prev.end  # in order, nothing repeated whole
         assert prev.end - nxt.start <= overlap  # overlap is bounded: no duplicated text beyond it
     lost = [i for i in range(body_start, len(text)) if not covered[i] and not text[i].isspace()]
@@ -113,6 +132,6 @@ def test_chunks_cover_the_document_exactly(lines: list[str], max_chars: int, mar
         # only front matter may precede the first chunk
         assert text[:body_start].strip() == "" or text.startswith("---")
     if not doc.chunks:  # only a document of comments and blank lines has nothing to index
-        assert not _NOISE.sub("", text).replace("---", "").strip() or markdown and text.startswith("---")
+        assert not _NOISE.sub("", text).replace("---", "").strip() or (markdown and text.startswith("---"))
         return
     assert not lost, f"text lost at {lost[:5]}: {text!r}"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
@@ -15,8 +17,15 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_ingest_search_info_delete_and_errors(docs: Path, tmp_path: Path) -> None:
-    env = {"MILVUS_URI": str(tmp_path / "cli.db"), "INGEST_ROOTS": str(docs), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "200"}
+    env = {
+        "MILVUS_URI": str(tmp_path / "cli.db"),
+        "INGEST_ROOTS": str(docs),
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "COLUMNS": "200",
+    }
     ingest = _cli(env, "ingest", "milvus_docs/en")
     assert ingest.returncode == 0, ingest.stderr
     assert "4 files into milvus_docs" in ingest.stdout

@@ -17,6 +17,8 @@ from mcp.client.streamable_http import streamable_http_client
 from tests.conftest import FAQ, REPO
 from tests.milvus_lite_server import free_port, wait_for_port
 
+pytestmark = pytest.mark.external
+
 BASELINE = REPO / "tests" / "conformance" / "expected-failures.yml"
 # The scenarios that test this server itself rather than the suite's fixtures; each must run and pass.
 APPLICABLE = {"server-initialize", "ping", "tools-list", "server-sse-multiple-streams", "dns-rebinding-protection"}
@@ -31,7 +33,10 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env.pop("DASHSCOPE_API_KEY", None)
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--transport", "streamable-http", "--port", str(port)],
-        cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, server, 60)
@@ -46,7 +51,11 @@ def test_conformance_suite_has_no_unexpected_failures(bin_dir: Path, url: str, t
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
     done = subprocess.run(
         [str(bin_dir / "conformance"), "server", "--url", url, "--expected-failures", str(BASELINE), "-o", str(results)],
-        check=False, env=env, capture_output=True, text=True, timeout=300,
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     summary = done.stdout[done.stdout.rfind("=== SUMMARY ===") :]
     assert done.returncode == 0, f"{summary}\n{done.stderr[-2000:]}"
@@ -56,7 +65,7 @@ def test_conformance_suite_has_no_unexpected_failures(bin_dir: Path, url: str, t
         scenario = re.sub(r"^server-|-\d{4}-\d\d-\d\dT.*$", "", checks.parent.name)
         if all(check["status"] != "FAILURE" for check in json.loads(checks.read_text())):
             passed.add(scenario)
-    assert APPLICABLE <= passed, summary
+    assert passed >= APPLICABLE, summary
 
 
 @pytest.mark.anyio

@@ -25,7 +25,10 @@ async def test_streamable_http_serves_the_tools_and_refuses_foreign_hosts(docs: 
     env = {**os.environ, "MILVUS_URI": str(tmp_path / "http.db"), "INGEST_ROOTS": str(docs)}
     server = subprocess.Popen(
         [sys.executable, "-m", "server", "--transport", "streamable-http", "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, server, 60)
@@ -40,9 +43,14 @@ async def test_streamable_http_serves_the_tools_and_refuses_foreign_hosts(docs: 
 
         # DNS-rebinding protection: a request naming another host is refused
         request = urllib.request.Request(
-            url, data=b"{}", method="POST",
-            headers={"Host": "attacker.example", "Content-Type": "application/json",
-                     "Accept": "application/json, text/event-stream"},
+            url,
+            data=b"{}",
+            method="POST",
+            headers={
+                "Host": "attacker.example",
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+            },
         )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)

@@ -10,6 +10,7 @@ import pytest
 from tools.embedders import Embedder
 from tools.errors import UserError
 from tools.ingest import ingest_documents
+from tools.manage import delete_documents, describe_collection
 from tools.search import search_milvus_docs
 from tools.services import Services
 
@@ -62,7 +63,8 @@ async def test_changed_file_has_its_chunks_replaced(services: Services, docs: Pa
     faq.write_text(head)  # drop everything after the first sections
     third = await ingest_documents(services, [str(faq)])
     assert third.chunks_added == 0 and third.chunks_removed > 0
-    assert await services.store.count(services.collection) == first.chunks_added + 1 - third.chunks_removed
+    report = await describe_collection(services)
+    assert report.chunks == first.chunks_added + 1 - third.chunks_removed
 
 
 async def test_source_filter(services: Services) -> None:
@@ -154,7 +156,7 @@ async def test_collection_without_bm25_is_searched_dense_with_a_hint(services: S
         index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
         client.create_collection("old_docs", schema=schema, index_params=index)
 
-    await services.store._run(old_schema)
+    await services.store.connection.run(old_schema)
     result = await ingest_documents(services, ["milvus_docs/en/faq/product_faq.md"], collection="old_docs")
     assert result.chunks_added > 10
     found = await search_milvus_docs(services, QUESTION, collection="old_docs", mode="hybrid")
@@ -163,8 +165,6 @@ async def test_collection_without_bm25_is_searched_dense_with_a_hint(services: S
 
 
 async def test_prune_describe_and_delete(services: Services, docs: Path) -> None:
-    from tools.manage import delete_documents, describe_collection
-
     first = await ingest_documents(services, ["milvus_docs/en"])
     report = await describe_collection(services)
     assert (report.chunks, report.sources, report.embedder, report.dim) == (first.chunks_added, 4, "all-MiniLM-L6-v2", 384)

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 
+pytestmark = pytest.mark.external
 
 QUESTION = "How is data stored in milvus?"
 TOOL_ERROR = 5
@@ -21,9 +23,18 @@ TOOL_ERROR = 5
 def inspect(bin_dir: Path, tmp_path: Path, docs: Path, *args: str) -> tuple[int, dict[str, Any], str]:
     """One `inspector --cli` run against a fresh `python -m server`: exit code, JSON result, stderr."""
     command = [
-        str(bin_dir / "inspector"), "--cli", "--format", "json",
-        "-e", f"MILVUS_URI={tmp_path / 'inspector.db'}", "-e", f"INGEST_ROOTS={docs}",
-        sys.executable, "-m", "server", *args,
+        str(bin_dir / "inspector"),
+        "--cli",
+        "--format",
+        "json",
+        "-e",
+        f"MILVUS_URI={tmp_path / 'inspector.db'}",
+        "-e",
+        f"INGEST_ROOTS={docs}",
+        sys.executable,
+        "-m",
+        "server",
+        *args,
     ]
     # The CLI hands its whole environment to the server: give it only PATH (Node 22 first) and a scratch HOME.
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path)}
@@ -42,13 +53,15 @@ def test_inspector_lists_the_tools_with_portable_schemas(bin_dir: Path, tmp_path
 def test_inspector_calls_each_tool(bin_dir: Path, tmp_path: Path, docs: Path) -> None:
     call = ("--method", "tools/call", "--tool-name")
 
-    code, ingested, stderr = inspect(bin_dir, tmp_path, docs, *call, "ingest_documents",
-                                     "--tool-arg", 'paths=["milvus_docs/en/faq/product_faq.md"]')
+    code, ingested, stderr = inspect(
+        bin_dir, tmp_path, docs, *call, "ingest_documents", "--tool-arg", 'paths=["milvus_docs/en/faq/product_faq.md"]'
+    )
     assert code == 0, stderr
     assert ingested["result"]["structuredContent"]["files"] == 1
 
-    code, found, stderr = inspect(bin_dir, tmp_path, docs, *call, "search_milvus_docs",
-                                  "--tool-arg", f"query={QUESTION}", "top_k=3")
+    code, found, stderr = inspect(
+        bin_dir, tmp_path, docs, *call, "search_milvus_docs", "--tool-arg", f"query={QUESTION}", "top_k=3"
+    )
     assert code == 0, stderr
     headings = [hit["heading"] for hit in found["result"]["structuredContent"]["results"]]
     assert "Where does Milvus store data?" in headings

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dashscope_stub import NO_ANSWER, Stub, run_stub
 
+from tests.dashscope_stub import NO_ANSWER, Stub, run_stub
 from tools import llm
-from tools.llm import LLMConfig, LLMError, stream_chat, thinking_options
+from tools.errors import LLMError
+from tools.llm import LLMConfig, stream_chat, thinking_options
 
 KEY = "sk-test-0123456789abcdef"
 PASSAGE = "Milvus Lite is a lightweight version of Milvus that runs in your Python process."
@@ -25,11 +26,6 @@ MESSAGES = [
         "</context>\n<question>\nWhat is Milvus Lite?\n</question>",
     },
 ]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -273,10 +269,10 @@ async def test_progress(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(llm, "PROGRESS_INTERVAL_S", 0.0)
     seen: list[str] = []
 
-    async def on_progress(message: str) -> None:
+    async def on_progress(done: float, total: float | None, message: str) -> None:
         seen.append(message)
 
-    result = await stream_chat(config(stub), MESSAGES, enable_thinking=True, on_progress=on_progress)
+    result = await stream_chat(config(stub), MESSAGES, enable_thinking=True, progress=on_progress)
     assert seen[0] == "waiting for qwen-plus"
     assert seen[1].startswith("thinking… ")
     assert seen[-1] == f"answering… {len(result.answer)} chars"
@@ -287,10 +283,10 @@ async def test_progress(stub: Stub, monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_progress_is_throttled(stub: Stub) -> None:
     seen: list[str] = []
 
-    async def on_progress(message: str) -> None:
+    async def on_progress(done: float, total: float | None, message: str) -> None:
         seen.append(message)
 
-    await stream_chat(config(stub), MESSAGES, enable_thinking=True, on_progress=on_progress)
+    await stream_chat(config(stub), MESSAGES, enable_thinking=True, progress=on_progress)
     assert seen == ["waiting for qwen-plus"]  # the whole answer took well under 0.5 s
 
 

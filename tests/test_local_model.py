@@ -9,14 +9,17 @@ import pytest
 from tests.llm_server import serve_local_llm
 from tests.mcp_stdio import payload, stdio_session
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
 async def test_answer_with_a_real_local_model(docs: Path, tmp_path: Path) -> None:
     with serve_local_llm() as base_url:
         env = {
-            "MILVUS_URI": str(tmp_path / "local.db"), "INGEST_ROOTS": str(docs),
-            "DASHSCOPE_BASE_URL": base_url, "QWEN_MODEL": "smollm2", "LLM_DIALECT": "chat_template_kwargs",
+            "MILVUS_URI": str(tmp_path / "local.db"),
+            "INGEST_ROOTS": str(docs),
+            "DASHSCOPE_BASE_URL": base_url,
+            "QWEN_MODEL": "smollm2",
+            "LLM_DIALECT": "chat_template_kwargs",
         }
         async with stdio_session(env) as session:
             await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]})

@@ -13,7 +13,7 @@ import pytest
 from tests.mcp_stdio import payload, stdio_session
 from tests.milvus_lite_server import serve_milvus_lite
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.milvus_server]
 QUESTION = "How is data stored in milvus?"
 
 
@@ -52,7 +52,6 @@ async def test_unreachable_milvus_is_a_clear_error(docs: Path) -> None:
     async with stdio_session({"MILVUS_URI": "http://127.0.0.1:9", "INGEST_ROOTS": str(docs)}) as session:
         result = await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]})
         assert result.is_error and "Could not connect to Milvus at http://127.0.0.1:9" in result.content[0].text
-
 
 
 async def test_milvus_dropped_mid_ingest_then_the_ingest_converges(docs: Path, tmp_path: Path) -> None:

@@ -30,6 +30,18 @@ def test_mcp_json_is_a_ready_config() -> None:
     assert set(server["env"]) <= fields
 
 
+def test_the_readme_and_the_tools_list_the_file_types_the_readers_take() -> None:
+    import anyio
+
+    from server.app import create_server
+    from tools.readers import supported_suffixes
+
+    listed = ", ".join(f"`{s}`" for s in supported_suffixes())
+    assert f"File types read (the reader registry in `tools/readers/`): {listed}." in (REPO / "README.md").read_text()
+    tools = {t.name: t for t in anyio.run(create_server(Settings(_cli_parse_args=[])).list_tools)}
+    assert all(s in (tools["ingest_documents"].description or "") for s in supported_suffixes())
+
+
 def test_console_scripts_are_installed() -> None:
     bin_dir = REPO / ".venv" / "bin" if (REPO / ".venv" / "bin").exists() else None
     for script in ("milvus-qwen-mcp", "milvus-qwen"):
@@ -50,6 +62,7 @@ def test_read_only_mode_hides_the_write_tools() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_uvx_from_the_source_tree_serves_over_stdio(tmp_path: Path) -> None:
     """`uvx --from . milvus-qwen-mcp`, as the README's client configs run it: its own environment, package data included."""
     uvx = Path(sys.executable).parent / "uvx"

@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import REPO
 from tests.external_tools import ToolUnavailable, qwen_agent_python
 
+pytestmark = pytest.mark.external
+
 SERVER = "milvus-docs"
 
 
@@ -27,7 +29,11 @@ def test_qwen_agent_lists_and_calls_the_tools(qwen_python: Path, docs: Path, tmp
     driver = REPO / "tests" / "qwen_agent_driver.py"
     done = subprocess.run(
         [str(qwen_python), str(driver), sys.executable, str(tmp_path / "qwen.db"), str(docs)],
-        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout)
@@ -57,6 +63,11 @@ def test_the_assistant_example_builds_without_a_key_error(qwen_python: Path, tmp
 
     no_key = subprocess.run(
         [str(qwen_python), str(example)],
-        check=False, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert no_key.returncode != 0 and "DASHSCOPE_API_KEY" in no_key.stderr

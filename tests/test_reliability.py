@@ -26,11 +26,24 @@ from tests.mcp_stdio import payload, stdio_session
 pytestmark = pytest.mark.anyio
 QUESTION = "How is data stored in milvus?"
 QUESTIONS = [
-    QUESTION, "Is Milvus free?", "Can I run Milvus on ARM?", "How big can a dataset get?", "Why no vectors in etcd?",
-    "Can I insert while searching?", "Are duplicate primary keys allowed?", "How long can a primary key be?",
-    "What limits one insert?", "Does partition search load everything?", "Can I index after inserting?",
-    "FLAT versus IVF_FLAT?", "When is data flushed?", "Why normalize vectors?", "L2 versus inner product?",
-    "How many collections can I have?", "Why fewer than topk results?", "Largest vector dimension?",
+    QUESTION,
+    "Is Milvus free?",
+    "Can I run Milvus on ARM?",
+    "How big can a dataset get?",
+    "Why no vectors in etcd?",
+    "Can I insert while searching?",
+    "Are duplicate primary keys allowed?",
+    "How long can a primary key be?",
+    "What limits one insert?",
+    "Does partition search load everything?",
+    "Can I index after inserting?",
+    "FLAT versus IVF_FLAT?",
+    "When is data flushed?",
+    "Why normalize vectors?",
+    "L2 versus inner product?",
+    "How many collections can I have?",
+    "Why fewer than topk results?",
+    "Largest vector dimension?",
     "How do I pick nlist and nprobe?",
 ]
 KEY = "sk-secret-reliability-0123456789"
@@ -40,6 +53,7 @@ def _env(tmp_path: Path, docs: Path, **extra: str) -> dict[str, str]:
     return {"MILVUS_URI": str(tmp_path / "r.db"), "INGEST_ROOTS": str(docs), **extra}
 
 
+@pytest.mark.slow
 async def test_bad_input_gets_clear_errors_and_the_server_keeps_serving(docs: Path, tmp_path: Path) -> None:
     secret = tmp_path / "secret.md"
     secret.write_text("# Secret\n\nnot for indexing\n")
@@ -110,8 +124,21 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=10,
 )
-_KEYS = ["query", "top_k", "source", "collection", "mode", "paths", "question", "thinking_budget",
-         "enable_thinking", "sources", "limit", "prune", "unknown"]
+_KEYS = [
+    "query",
+    "top_k",
+    "source",
+    "collection",
+    "mode",
+    "paths",
+    "question",
+    "thinking_budget",
+    "enable_thinking",
+    "sources",
+    "limit",
+    "prune",
+    "unknown",
+]
 _TOOLS = ["search_milvus_docs", "ingest_documents", "answer_with_qwen", "describe_collection", "delete_documents"]
 
 
@@ -141,6 +168,7 @@ def test_arguments_of_any_shape_never_crash_the_server(
     assert not after.is_error and payload(after)["results"]
 
 
+@pytest.mark.slow
 async def test_twenty_calls_in_flight_and_searches_during_an_ingest(docs: Path, tmp_path: Path) -> None:
     async with stdio_session(_env(tmp_path, docs)) as session:
         await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]})
@@ -165,6 +193,7 @@ async def test_twenty_calls_in_flight_and_searches_during_an_ingest(docs: Path, 
             assert [h["chunk_id"] for h in answers[q]] == [h["chunk_id"] for h in expected[q]], q
 
 
+@pytest.mark.slow
 async def test_cancelled_ingest_then_the_same_ingest_converges(docs: Path, tmp_path: Path) -> None:
     corpus = _bigger_corpus(docs, copies=8)
     async with stdio_session(_env(tmp_path, docs)) as session:
@@ -186,20 +215,34 @@ async def test_cancelled_ingest_then_the_same_ingest_converges(docs: Path, tmp_p
     assert _stored(tmp_path / "r.db") == await _clean_run(docs, corpus, tmp_path)
 
 
+@pytest.mark.slow
 async def test_killed_mid_ingest_then_the_same_ingest_converges(docs: Path, tmp_path: Path) -> None:
     corpus = _bigger_corpus(docs, copies=8)
     env = {**os.environ, **_env(tmp_path, docs)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "server"], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True,
+        [sys.executable, "-m", "server"],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert process.stdin and process.stdout
     for message in (
-        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        },
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-            "name": "ingest_documents", "arguments": {"paths": [corpus]}, "_meta": {"progressToken": "p"}}},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": "ingest_documents", "arguments": {"paths": [corpus]}, "_meta": {"progressToken": "p"}},
+        },
     ):
         process.stdin.write(json.dumps(message) + "\n")
         process.stdin.flush()
@@ -215,6 +258,7 @@ async def test_killed_mid_ingest_then_the_same_ingest_converges(docs: Path, tmp_
     assert _stored(tmp_path / "r.db") == await _clean_run(docs, corpus, tmp_path)
 
 
+@pytest.mark.slow
 async def test_second_process_on_the_same_lite_file_gets_a_clear_error(docs: Path, tmp_path: Path) -> None:
     env = _env(tmp_path, docs)
     async with stdio_session(env) as first:
@@ -226,11 +270,19 @@ async def test_second_process_on_the_same_lite_file_gets_a_clear_error(docs: Pat
         assert not (await first.call_tool("search_milvus_docs", {"query": QUESTION})).is_error
 
 
+@pytest.mark.slow
 async def test_model_faults_are_survived_and_the_key_never_leaks(docs: Path, tmp_path: Path) -> None:
     errlog = (tmp_path / "server.log").open("w+")
     with run_stub(api_key=KEY) as stub:
-        env = _env(tmp_path, docs, DASHSCOPE_API_KEY=KEY, DASHSCOPE_BASE_URL=stub.base_url, LLM_MAX_RETRIES="1",
-                   LLM_TIMEOUT="2", LOG_LEVEL="DEBUG")
+        env = _env(
+            tmp_path,
+            docs,
+            DASHSCOPE_API_KEY=KEY,
+            DASHSCOPE_BASE_URL=stub.base_url,
+            LLM_MAX_RETRIES="1",
+            LLM_TIMEOUT="2",
+            LOG_LEVEL="DEBUG",
+        )
         async with stdio_session(env, errlog=errlog) as session:
             await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]})
             faults = [

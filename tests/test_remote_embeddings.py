@@ -8,7 +8,7 @@ import pytest
 
 from tests.embeddings_stub import run_embeddings_stub
 from tests.mcp_stdio import payload, stdio_session
-from tools.embedders import OpenAIEmbedder
+from tools.embedders.openai import OpenAIEmbedder
 from tools.errors import UserError
 
 pytestmark = pytest.mark.anyio
@@ -55,8 +55,12 @@ async def _batches_concurrency_retries_and_errors(closing: list[OpenAIEmbedder])
 async def test_ingest_and_search_over_stdio_with_remote_embeddings(docs: Path, tmp_path: Path) -> None:
     with run_embeddings_stub(KEY) as stub:
         env = {
-            "MILVUS_URI": str(tmp_path / "remote.db"), "INGEST_ROOTS": str(docs), "EMBEDDING_PROVIDER": "openai",
-            "EMBEDDING_MODEL": "text-embedding-v4", "EMBEDDING_BASE_URL": stub.base_url, "EMBEDDING_API_KEY": KEY,
+            "MILVUS_URI": str(tmp_path / "remote.db"),
+            "INGEST_ROOTS": str(docs),
+            "EMBEDDING_PROVIDER": "openai",
+            "EMBEDDING_MODEL": "text-embedding-v4",
+            "EMBEDDING_BASE_URL": stub.base_url,
+            "EMBEDDING_API_KEY": KEY,
             "EMBEDDING_DIMENSIONS": "512",
         }
         async with stdio_session(env) as session:

@@ -7,16 +7,27 @@ from pathlib import Path
 import pytest
 
 from tools.errors import UserError
-from tools.store import QUERY_WINDOW, Store, glob_to_like, quote
+from tools.store import ChunkRow, Store
+from tools.store.filters import glob_to_like, quote
+from tools.store.store import QUERY_WINDOW
 
 pytestmark = pytest.mark.anyio
 
 DIM = 4
 
 
-def _row(cid: str, source: str, vector: list[float], text: str = "some text") -> dict:
-    return {"id": cid, "vector": vector, "heading_vector": vector, "text": text, "source": source, "title": "T",
-            "headings": ["T", cid], "chunk_index": 0, "content_hash": cid}
+def _row(cid: str, source: str, vector: list[float], text: str = "some text") -> ChunkRow:
+    return ChunkRow(
+        id=cid,
+        source=source,
+        title="T",
+        headings=["T", cid],
+        text=text,
+        chunk_index=0,
+        content_hash=cid,
+        vector=vector,
+        heading_vector=vector,
+    )
 
 
 async def test_round_trip_and_reopen(tmp_path: Path) -> None:
@@ -26,23 +37,25 @@ async def test_round_trip_and_reopen(tmp_path: Path) -> None:
     sources = ['a"quote.md', "back\\slash.md", "plain.md", "x_1.md", "xa1.md"]
     await store.upsert("docs", [_row(f"id{i}", s, [1.0, i / 10, 0.0, 0.0]) for i, s in enumerate(sources)])
     await store.flush("docs")
-    assert await store.count("docs") == 5
+    assert sum((await store.sources("docs")).values()) == 5
     found = await store.existing("docs", ['a"quote.md', "back\\slash.md"])
     assert set(found) == {'a"quote.md', "back\\slash.md"}
-    hits = await store.search_vector("docs", [1.0, 0.0, 0.0, 0.0], 2)
+    hits = await store.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 2)
     assert [h.chunk_id for h in hits] == ["id0", "id1"]
-    assert hits[0].fields["headings"] == ["T", "id0"]
+    assert hits[0].row is not None and hits[0].row.headings == ["T", "id0"] and hits[0].row.source == 'a"quote.md'
+    fetched = await store.fetch("docs", ["id1"], vectors=["vector", "heading_vector"])
+    assert fetched["id1"].vector == pytest.approx([1.0, 0.1, 0.0, 0.0]) and fetched["id1"].heading_vector is not None
     store.close()
 
     reopened = Store(path)
     info = await reopened.info("docs")
     assert info is not None and (info.embedder, info.dim, info.hybrid, info.heading_vectors) == ("toy", DIM, True, True)
-    hits = await reopened.search_vector("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="x_1.md")
-    assert [h.fields["source"] for h in hits] == ["x_1.md"]  # `_` in a glob is literal
-    hits = await reopened.search_vector("docs", [1.0, 0.0, 0.0, 0.0], 5, source_glob="*.md")
-    assert len(hits) == 5
+    hits = await reopened.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 5, source="x_1.md")
+    assert [h.row.source for h in hits if h.row] == ["x_1.md"]  # `_` in a glob is literal
+    hits = await reopened.search_dense("docs", [1.0, 0.0, 0.0, 0.0], 5, source="*.md", rows=False)
+    assert len(hits) == 5 and all(h.row is None for h in hits)
     await reopened.delete_ids("docs", ["id0", "id1"])
-    assert await reopened.count("docs") == 3
+    assert sum((await reopened.sources("docs")).values()) == 3
     with pytest.raises(UserError, match="built with embedder toy"):
         await reopened.ensure("docs", "other-model", DIM)
     reopened.close()
@@ -54,9 +67,14 @@ async def test_second_process_gets_a_clear_error(tmp_path: Path) -> None:
 
     path = tmp_path / "locked.db"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from pymilvus import MilvusClient; import sys, time; MilvusClient({str(path)!r}); "
-         "print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"from pymilvus import MilvusClient; import sys, time; MilvusClient({str(path)!r}); "
+            "print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
@@ -94,10 +112,11 @@ async def test_row_listings_past_one_query_window(tmp_path: Path) -> None:
     await store.ensure("docs", "toy", DIM)
     total = QUERY_WINDOW + 7
     for at in range(0, total, 4000):
-        await store.upsert("docs", [_row(f"id{i}", f"dir/{i % 3}.md", [1.0, 0.0, 0.0, i / total])
-                                    for i in range(at, min(at + 4000, total))])
+        await store.upsert(
+            "docs", [_row(f"id{i}", f"dir/{i % 3}.md", [1.0, 0.0, 0.0, i / total]) for i in range(at, min(at + 4000, total))]
+        )
     await store.flush("docs")
     assert sum((await store.sources("docs", "dir")).values()) == total
     found = await store.existing("docs", ["dir/0.md", "dir/1.md"])
-    assert len({r["id"] for rows in found.values() for r in rows}) == len([i for i in range(total) if i % 3 < 2])
+    assert len({r.id for rows in found.values() for r in rows}) == len([i for i in range(total) if i % 3 < 2])
     store.close()

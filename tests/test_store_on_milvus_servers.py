@@ -11,9 +11,9 @@ import pytest
 
 from tests.milvus_lite_server import serve_milvus_lite
 from tests.milvus_server import STANDALONE_INSTALL, STANDALONE_VENV, serve_milvus_standalone
-from tools.store import Store
+from tools.store import ChunkRow, Store
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.milvus_server]
 DIM = 4
 
 
@@ -32,10 +32,18 @@ def lite_server(tmp_path: Path) -> Iterator[str]:
         yield uri
 
 
-def _row(cid: str, vector: list[float], text: str, heading_vectors: bool) -> dict:
-    row = {"id": cid, "vector": vector, "text": text, "source": f"{cid}.md", "title": "T", "headings": ["T", cid],
-           "chunk_index": 0, "content_hash": cid}
-    return row | ({"heading_vector": vector} if heading_vectors else {})
+def _row(cid: str, vector: list[float], text: str) -> ChunkRow:
+    return ChunkRow(
+        id=cid,
+        source=f"{cid}.md",
+        title="T",
+        headings=["T", cid],
+        text=text,
+        chunk_index=0,
+        content_hash=cid,
+        vector=vector,
+        heading_vector=vector,
+    )
 
 
 async def _round_trip(uri: str, name: str) -> tuple[bool, bool]:
@@ -43,19 +51,21 @@ async def _round_trip(uri: str, name: str) -> tuple[bool, bool]:
     writer, reader = Store(uri), Store(uri)
     try:
         info = await writer.ensure(name, "toy", DIM)
-        rows = [_row("a", [1.0, 0.0, 0.0, 0.0], "Milvus stores data in object storage", info.heading_vectors),
-                _row("b", [0.0, 1.0, 0.0, 0.0], "Bananas are yellow", info.heading_vectors)]
+        rows = [
+            _row("a", [1.0, 0.0, 0.0, 0.0], "Milvus stores data in object storage"),
+            _row("b", [0.0, 1.0, 0.0, 0.0], "Bananas are yellow"),
+        ]
         await writer.upsert(name, rows)
         # no flush: Session reads see this process's writes at once (pymilvus keeps the write timestamps per process)
-        hits = await reader.search_vector(name, [1.0, 0.1, 0.0, 0.0], 2)
+        hits = await reader.search_dense(name, [1.0, 0.1, 0.0, 0.0], 2)
         assert [h.chunk_id for h in hits] == ["a", "b"]
-        assert hits[0].fields["headings"] == ["T", "a"]
+        assert hits[0].row is not None and hits[0].row.headings == ["T", "a"]
         if info.hybrid:
             assert [h.chunk_id for h in await reader.search_bm25(name, "where is data stored", 2)][:1] == ["a"]
-        await writer.upsert(name, [_row("a", [0.0, 0.0, 1.0, 0.0], "changed", info.heading_vectors)])
+        await writer.upsert(name, [_row("a", [0.0, 0.0, 1.0, 0.0], "changed")])
         await writer.delete_ids(name, ["b"])
-        assert await reader.count(name) == 1
-        assert (await reader.fetch(name, ["a"], ["text"]))["a"]["text"] == "changed"
+        assert await reader.sources(name) == {"a.md": 1}
+        assert (await reader.fetch(name, ["a"]))["a"].text == "changed"
         assert await reader.existing(name, ["a.md"]) != {}  # query_iterator
     finally:
         writer.close()
@@ -104,8 +114,9 @@ def test_milvus_2_3_facts_the_store_must_handle(standalone: str) -> None:
         schema.add_field("text", DataType.VARCHAR, max_length=100, enable_analyzer=True, analyzer_params={"type": "english"})
         schema.add_field("headings", DataType.JSON)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_function(Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"],
-                                     output_field_names=["sparse"]))
+        schema.add_function(
+            Function(name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"])
+        )
         index = client.prepare_index_params()
         index.add_index("vector", index_type="AUTOINDEX", metric_type="COSINE")
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
@@ -127,8 +138,14 @@ def test_milvus_2_3_facts_the_store_must_handle(standalone: str) -> None:
         with pytest.raises(MilvusException, match="cannot unmarshal array"):  # a JSON field takes objects only
             client.insert("facts", [{"id": "a", "vector": [1.0, 0, 0, 0], "headings": ["T", "a"]}])
         client.insert("facts", [{"id": "a", "vector": [1.0, 0, 0, 0], "headings": {"path": ["T", "a"]}}])
-        hits = client.search("facts", [[1.0, 0, 0, 0]], anns_field="vector", limit=1, output_fields=["headings"],
-                             search_params={"metric_type": "COSINE"})
+        hits = client.search(
+            "facts",
+            [[1.0, 0, 0, 0]],
+            anns_field="vector",
+            limit=1,
+            output_fields=["headings"],
+            search_params={"metric_type": "COSINE"},
+        )
         assert hits[0][0]["entity"]["headings"] == {"path": ["T", "a"]}  # seen at once, without a flush
         client.drop_collection("facts")
     finally:

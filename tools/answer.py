@@ -7,14 +7,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tools import defaults
+from tools.errors import ProgressFn
 from tools.llm import stream_chat, thinking_options
-from tools.search import SearchHit, retrieve
-from tools.services import ProgressFn, Services
+from tools.search import SearchHit, search_milvus_docs
+from tools.services import Services
 
 # The prompts of the Milvus + Qwen 3 RAG tutorial, with numbered passages and citations added.
 SYSTEM_PROMPT = (
-    "Human: You are an AI assistant. You are able to find answers to the questions from the contextual "
-    "passage snippets provided."
+    "Human: You are an AI assistant. You are able to find answers to the questions from the contextual passage snippets provided."
 )
 USER_PROMPT = """Use the following pieces of information enclosed in <context> tags to provide an answer to the question enclosed in <question> tags.
 Each passage starts with its number and source, like [1]. Cite the passages you use by number, like [1] or [2][3].
@@ -24,7 +25,7 @@ If the passages do not contain the answer, say that you could not find it in the
 </context>
 <question>
 {question}
-</question>"""
+</question>"""  # noqa: E501 (the tutorial's prompt, word for word)
 
 
 class AnswerSource(BaseModel):
@@ -70,7 +71,8 @@ def build_messages(question: str, hits: list[SearchHit]) -> list[dict[str, str]]
 async def answer_with_qwen(
     services: Services,
     question: str,
-    top_k: int = 3,
+    *,
+    top_k: int = defaults.TOP_K,
     model: str | None = None,
     enable_thinking: bool | None = None,
     thinking_budget: int | None = None,
@@ -82,10 +84,10 @@ async def answer_with_qwen(
     """Retrieve the best chunks for `question`, then answer it with Qwen, citing them."""
     started = time.perf_counter()
     thinking_options(services.llm.dialect, enable_thinking, thinking_budget)  # bad arguments fail before any work
-    found = await retrieve(services, question, top_k, source, collection)
+    found = await search_milvus_docs(services, question, top_k=top_k, source=source, collection=collection)
     retrieval_ms = (time.perf_counter() - started) * 1000
     relevant = found.best_similarity is None or found.best_similarity >= services.min_relevance
-    hits = found.response.results if relevant else []
+    hits = found.results if relevant else []
     sources = [AnswerSource(n=h.rank, source=h.source, heading=h.heading, score=h.score, chunk_id=h.chunk_id) for h in hits]
     thinking = Thinking(enabled=enable_thinking if thinking_budget is None else True, budget=thinking_budget)
     chosen = model or services.llm.model
@@ -99,21 +101,13 @@ async def answer_with_qwen(
             timings_ms=Timings(retrieval=round(retrieval_ms, 1), first_token=None, total=round(retrieval_ms, 1)),
             thinking=thinking,
         )
-    steps = 0
-
-    async def report(message: str) -> None:
-        nonlocal steps
-        steps += 1
-        if progress is not None:
-            await progress(steps, None, message)
-
     result = await stream_chat(
         services.llm,
         build_messages(question, hits),
         model=chosen,
         enable_thinking=enable_thinking,
         thinking_budget=thinking_budget,
-        on_progress=report,
+        progress=progress,
     )
     total_ms = (time.perf_counter() - started) * 1000
     first = retrieval_ms + result.first_token_ms if result.first_token_ms is not None else None

@@ -1,4 +1,4 @@
-"""ingest_documents: walk paths, chunk, embed what is new, upsert, remove what is gone.
+"""ingest_documents: walk paths, read, chunk, embed what is new, upsert, remove what is gone.
 
 Files go through in bounded batches: while one batch is written to Milvus the next is read,
 chunked and embedded. A chunk's id comes from its source, content hash and occurrence, so an
@@ -9,28 +9,21 @@ crash half-way) converges to exactly the chunks a clean run gives.
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 from pydantic import BaseModel
 
-from tools.chunking import Chunk, ChunkedDocument, chunk_markdown, chunk_text, embedding_text, heading_text
-from tools.errors import first_error
-from tools.paths import MARKDOWN, FoundFile, Skipped, collect
-from tools.services import ProgressFn, Services
-from tools.store import SOURCE_MAX, VECTOR_FIELDS, CollectionInfo, check_collection_name
-
-log = logging.getLogger(__name__)
+from tools.chunking import chunk_document, embedding_text, heading_text
+from tools.errors import ProgressFn, first_error
+from tools.paths import FoundFile, SkippedFile, collect
+from tools.readers import Document, Unreadable, reader_for
+from tools.services import Services
+from tools.store import ChunkRow, CollectionInfo, check_collection_name
+from tools.store.schema import SOURCE_MAX, TITLE_MAX, clip
 
 FILES_PER_BATCH = 16
-
-
-class SkippedFile(BaseModel):
-    path: str
-    reason: str
 
 
 class IngestResult(BaseModel):
@@ -46,10 +39,10 @@ class IngestResult(BaseModel):
 
 
 @dataclass
-class _Prepared:
+class _Batch:
     """One batch, ready to write: rows to upsert and chunk ids to delete."""
 
-    rows: list[dict[str, Any]]
+    rows: list[ChunkRow]
     delete: list[str]
     added: int
     unchanged: int
@@ -62,31 +55,27 @@ def chunk_id(source: str, content_hash: str, occurrence: int) -> str:
     return hashlib.sha256(f"{source}\x00{content_hash}\x00{occurrence}".encode()).hexdigest()[:32]
 
 
-def read_document(found: FoundFile, max_bytes: int) -> ChunkedDocument | str:
-    """The chunked file, or the reason it cannot be indexed."""
+def read_document(found: FoundFile, max_bytes: int) -> Document:
+    """The document in a file; raises `Unreadable` with the reason it cannot be indexed."""
+    reader = reader_for(found.path)
+    if reader is None:
+        raise Unreadable(f"unsupported file type {found.path.suffix or '(none)'}")
     try:
-        size = found.path.stat().st_size
-        if size > max_bytes:
-            return f"larger than the {max_bytes // (1024 * 1024)} MB limit (MAX_FILE_MB)"
+        if found.path.stat().st_size > max_bytes:
+            raise Unreadable(f"larger than the {max_bytes // (1024 * 1024)} MB limit (MAX_FILE_MB)")
         data = found.path.read_bytes()
     except OSError as exc:
-        return f"cannot be read: {exc.strerror or exc}"
-    if b"\x00" in data[:8192]:
-        return "binary file, not text"
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return f"not UTF-8 text (invalid byte at offset {exc.start})"
-    chunker = chunk_markdown if found.path.suffix.lower() in MARKDOWN else chunk_text
-    return chunker(text)
+        raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
+    return reader.read(data)
 
 
 async def ingest_documents(
     services: Services,
     paths: list[str],
+    *,
     collection: str | None = None,
-    progress: ProgressFn | None = None,
     prune: bool = False,
+    progress: ProgressFn | None = None,
 ) -> IngestResult:
     """Ingest files, folders and globs into a collection (created on first use).
 
@@ -107,7 +96,7 @@ async def ingest_documents(
             await progress(done, len(files), message)
 
     await report(f"found {len(files)} files")
-    send, receive = anyio.create_memory_object_stream[_Prepared](max_buffer_size=1)
+    send, receive = anyio.create_memory_object_stream[_Batch](max_buffer_size=1)
 
     async def write() -> None:
         nonlocal done
@@ -127,8 +116,7 @@ async def ingest_documents(
             tg.start_soon(write)
             async with send:
                 for at in range(0, len(files), FILES_PER_BATCH):
-                    batch = files[at : at + FILES_PER_BATCH]
-                    await send.send(await _prepare(services, info, batch, skipped))
+                    await send.send(await _prepare(services, info, files[at : at + FILES_PER_BATCH], skipped))
     if prune:
         totals["removed"] += await _prune(services, name, found.folders, {f.source for f in files})
     if totals["added"] or totals["removed"]:
@@ -139,7 +127,7 @@ async def ingest_documents(
         chunks_added=totals["added"],
         chunks_unchanged=totals["unchanged"],
         chunks_removed=totals["removed"],
-        skipped=[SkippedFile(path=s.path, reason=s.reason) for s in skipped],
+        skipped=skipped,
         seconds=round(time.perf_counter() - started, 3),
     )
 
@@ -154,61 +142,80 @@ async def _prune(services: Services, name: str, folders: list[str], present: set
     return sum(gone.values())
 
 
-async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFile], skipped: list[Skipped]) -> _Prepared:
+def _read(files: list[FoundFile], max_bytes: int) -> list[Document | str]:
+    """Each file's document, or the reason it cannot be indexed."""
+    docs: list[Document | str] = []
+    for found in files:
+        try:
+            docs.append(read_document(found, max_bytes))
+        except Unreadable as exc:
+            docs.append(str(exc))
+    return docs
+
+
+async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFile], skipped: list[SkippedFile]) -> _Batch:
     """Read, chunk and diff a batch of files against what is stored; embed only new chunks."""
-    name = info.name
-    vector_fields = list(VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1])
-    docs = await anyio.to_thread.run_sync(lambda: [read_document(f, services.max_file_bytes) for f in files])
-    stored = await services.store.existing(name, [f.source for f in files])
-    rows: list[dict[str, Any]] = []
-    to_embed: list[tuple[dict[str, Any], str, str]] = []
-    to_move: list[dict[str, Any]] = []
+    docs = await anyio.to_thread.run_sync(_read, files, services.max_file_bytes)
+    stored = await services.store.existing(info.name, [f.source for f in files])
+    to_embed: list[tuple[ChunkRow, str, str]] = []  # row, chunk text to embed, section heading to embed
+    to_move: list[ChunkRow] = []  # unchanged chunks whose position in the file changed
     keep: set[str] = set()
     unchanged = indexed = 0
     for found, doc in zip(files, docs, strict=True):
-        if isinstance(doc, str) or not doc.chunks or len(found.source.encode()) > SOURCE_MAX:
-            reason = doc if isinstance(doc, str) else ("no text to index" if not doc.chunks else "path too long")
-            skipped.append(Skipped(str(found.path), reason))
+        chunks = [] if isinstance(doc, str) else chunk_document(doc)
+        if isinstance(doc, str) or not chunks or len(found.source.encode()) > SOURCE_MAX:
+            reason = doc if isinstance(doc, str) else ("no text to index" if not chunks else "path too long")
+            skipped.append(SkippedFile(path=str(found.path), reason=reason))
             continue
         indexed += 1
-        old = {r["id"]: r for r in stored.get(found.source, [])}
+        old = {ref.id: ref for ref in stored.get(found.source, [])}
         seen: dict[str, int] = {}
-        for chunk in doc.chunks:
+        for chunk in chunks:
             occurrence = seen.get(chunk.content_hash, 0)
             seen[chunk.content_hash] = occurrence + 1
-            row = _row(found.source, doc, chunk, chunk_id(found.source, chunk.content_hash, occurrence))
-            keep.add(row["id"])
-            previous = old.get(row["id"])
+            row = ChunkRow(
+                id=chunk_id(found.source, chunk.content_hash, occurrence),
+                source=found.source,
+                title=clip(doc.title or "", TITLE_MAX),
+                headings=list(chunk.headings),
+                text=chunk.text,
+                chunk_index=chunk.index,
+                content_hash=chunk.content_hash,
+            )
+            keep.add(row.id)
+            previous = old.get(row.id)
             if previous is None:
                 to_embed.append((row, embedding_text(chunk, doc.title), heading_text(chunk, doc.title, found.source)))
             else:
                 unchanged += 1
-                if previous["chunk_index"] != chunk.index:
+                if previous.chunk_index != chunk.index:
                     to_move.append(row)
-    if to_embed:
-        # Chunk texts and (where the collection keeps them) section headings, in one call so they batch together.
-        texts = [t for _, t, _ in to_embed] + ([h for _, _, h in to_embed] if info.heading_vectors else [])
-        vectors = await services.embedder.embed_documents(texts)
-        for i, (row, _, _) in enumerate(to_embed):
-            row.update({field: vectors[n * len(to_embed) + i] for n, field in enumerate(vector_fields)})
-            rows.append(row)
-    if to_move:
-        stored = await services.store.fetch(name, [r["id"] for r in to_move], vector_fields)
-        for row in to_move:
-            row.update({field: stored[row["id"]][field] for field in vector_fields})
-            rows.append(row)
-    delete = [r["id"] for f in files for r in stored.get(f.source, []) if r["id"] not in keep]
-    return _Prepared(rows, delete, len(to_embed), unchanged, indexed, len(files))
+    rows = await _embed(services, info, to_embed) + await _carry_vectors(services, info, to_move)
+    delete = [ref.id for f in files for ref in stored.get(f.source, []) if ref.id not in keep]
+    return _Batch(rows, delete, len(to_embed), unchanged, indexed, len(files))
 
 
-def _row(source: str, doc: ChunkedDocument, chunk: Chunk, cid: str) -> dict[str, Any]:
-    return {
-        "id": cid,
-        "text": chunk.text,
-        "source": source,
-        "title": (doc.title or "")[:1000],
-        "headings": list(chunk.headings),
-        "chunk_index": chunk.index,
-        "content_hash": chunk.content_hash,
-    }
+async def _embed(services: Services, info: CollectionInfo, to_embed: list[tuple[ChunkRow, str, str]]) -> list[ChunkRow]:
+    """Vectors for new chunks: their texts and (where the collection keeps them) section headings, in one call."""
+    if not to_embed:
+        return []
+    texts = [text for _, text, _ in to_embed]
+    if info.heading_vectors:
+        texts += [heading for _, _, heading in to_embed]
+    vectors = await services.embedder.embed_documents(texts)
+    n = len(to_embed)
+    for i, (row, _, _) in enumerate(to_embed):
+        row.vector = vectors[i]
+        if info.heading_vectors:
+            row.heading_vector = vectors[n + i]
+    return [row for row, _, _ in to_embed]
 
+
+async def _carry_vectors(services: Services, info: CollectionInfo, rows: list[ChunkRow]) -> list[ChunkRow]:
+    """Moved chunks keep their stored vectors (upsert rewrites the whole row)."""
+    if not rows:
+        return []
+    stored = await services.store.fetch(info.name, [r.id for r in rows], vectors=info.vector_fields)
+    for row in rows:
+        row.vector, row.heading_vector = stored[row.id].vector, stored[row.id].heading_vector
+    return rows

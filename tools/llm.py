@@ -7,20 +7,20 @@ backoff (`LLMConfig.max_retries`); a stream that breaks after it has started is 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
 from openai.types import CompletionUsage
 
+from tools import defaults
+from tools.errors import LLMError, ProgressFn
+
 Dialect = Literal["dashscope", "chat_template_kwargs", "none"]
 # dashscope: extra_body {"enable_thinking": bool, "thinking_budget": int}, as DashScope documents.
 # chat_template_kwargs: vLLM / SGLang / llama.cpp: extra_body {"chat_template_kwargs": {"enable_thinking": bool}};
 #   cannot enforce a budget.
 # none: sends no thinking fields; cannot switch thinking or enforce a budget.
-
-ProgressFn = Callable[[str], Awaitable[None]]
 
 # Streaming progress is reported at most this often, in seconds.
 PROGRESS_INTERVAL_S = 0.5
@@ -34,16 +34,12 @@ REGIONS = (
 
 @dataclass(frozen=True)
 class LLMConfig:
-    base_url: str = "https://dashscope.aliyuncs.com/compatible-mode/v1"
+    base_url: str = defaults.DASHSCOPE_URL
     api_key: str | None = None
-    model: str = "qwen-plus"
+    model: str = defaults.QWEN_MODEL
     dialect: Dialect = "dashscope"
-    timeout_s: float = 120.0  # per request (connect, and read between chunks)
-    max_retries: int = 3  # for 429 / 5xx / connection errors / timeouts, with the client's backoff
-
-
-class LLMError(Exception):
-    """A failure with a message a person can act on; never contains the API key."""
+    timeout_s: float = defaults.LLM_TIMEOUT_S
+    max_retries: int = defaults.LLM_MAX_RETRIES
 
 
 @dataclass
@@ -65,9 +61,7 @@ def thinking_options(dialect: Dialect, enable_thinking: bool | None, thinking_bu
         if enable_thinking is False:
             raise LLMError("thinking_budget only applies when thinking is on: drop it, or set enable_thinking to true.")
         if dialect != "dashscope":
-            raise LLMError(
-                f"The {dialect!r} backend (LLM_DIALECT) cannot honour a thinking budget; leave thinking_budget unset."
-            )
+            raise LLMError(f"The {dialect!r} backend (LLM_DIALECT) cannot honour a thinking budget; leave thinking_budget unset.")
         return {"enable_thinking": True, "thinking_budget": thinking_budget}
     if enable_thinking is None:
         return {}
@@ -90,7 +84,7 @@ async def stream_chat(
     model: str | None = None,
     enable_thinking: bool | None = None,
     thinking_budget: int | None = None,
-    on_progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None,
 ) -> ChatResult:
     """Stream one chat completion and return the whole answer, its reasoning, usage and timings."""
     extra_body = thinking_options(config.dialect, enable_thinking, thinking_budget)
@@ -98,8 +92,7 @@ async def stream_chat(
     if not api_key:
         if config.dialect == "dashscope":
             raise LLMError(
-                "No DashScope API key: set DASHSCOPE_API_KEY (in your MCP client's config, put it in the "
-                "server's `env` block)."
+                "No DashScope API key: set DASHSCOPE_API_KEY (in your MCP client's config, put it in the server's `env` block)."
             )
         api_key = "EMPTY"  # local OpenAI-compatible servers usually accept any key
     chosen = model or config.model
@@ -111,44 +104,53 @@ async def stream_chat(
     first_token_ms: float | None = None
     streaming = False
     started = last_report = time.perf_counter()
-    if on_progress is not None:
-        await on_progress(f"waiting for {chosen}")
+    steps = 0
+
+    async def report(message: str) -> None:
+        nonlocal steps
+        steps += 1
+        if progress is not None:
+            await progress(steps, None, message)
+
+    await report(f"waiting for {chosen}")
     try:
-        async with openai.AsyncOpenAI(
-            base_url=config.base_url, api_key=api_key, timeout=config.timeout_s, max_retries=config.max_retries
-        ) as client:
-            async with await client.chat.completions.create(
+        async with (
+            openai.AsyncOpenAI(
+                base_url=config.base_url, api_key=api_key, timeout=config.timeout_s, max_retries=config.max_retries
+            ) as client,
+            await client.chat.completions.create(  # type: ignore[call-overload]  # messages are plain dicts
                 model=chosen,
-                messages=messages,  # type: ignore[arg-type]
+                messages=messages,
                 stream=True,
                 stream_options={"include_usage": True},
                 extra_body=extra_body,
-            ) as stream:
-                streaming = True
-                async for chunk in stream:
-                    reported_model = chunk.model or reported_model
-                    if chunk.usage is not None:
-                        usage = _usage(chunk.usage)
-                    if not chunk.choices:  # the final usage chunk
-                        continue
-                    choice = chunk.choices[0]
-                    finish_reason = choice.finish_reason or finish_reason
-                    delta = choice.delta  # reasoning fields are extras: DashScope's, then newer vLLM's
-                    thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
-                    text = delta.content
-                    if not (thought or text):
-                        continue
-                    if thought:
-                        reasoning.append(thought)
-                    if text:
-                        answer.append(text)
-                    now = time.perf_counter()
-                    if first_token_ms is None:
-                        first_token_ms = (now - started) * 1000
-                    if on_progress is not None and now - last_report >= PROGRESS_INTERVAL_S:
-                        last_report = now
-                        phase, parts = ("answering", answer) if text else ("thinking", reasoning)
-                        await on_progress(f"{phase}… {sum(map(len, parts))} chars")
+            ) as stream,
+        ):
+            streaming = True
+            async for chunk in stream:
+                reported_model = chunk.model or reported_model
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                if not chunk.choices:  # the final usage chunk
+                    continue
+                choice = chunk.choices[0]
+                finish_reason = choice.finish_reason or finish_reason
+                delta = choice.delta  # reasoning fields are extras: DashScope's, then newer vLLM's
+                thought = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                text = delta.content
+                if not (thought or text):
+                    continue
+                if thought:
+                    reasoning.append(thought)
+                if text:
+                    answer.append(text)
+                now = time.perf_counter()
+                if first_token_ms is None:
+                    first_token_ms = (now - started) * 1000
+                if now - last_report >= PROGRESS_INTERVAL_S:
+                    last_report = now
+                    phase, parts = ("answering", answer) if text else ("thinking", reasoning)
+                    await report(f"{phase}… {sum(map(len, parts))} chars")
     except openai.APIError as exc:
         raise LLMError(_scrub(_explain(exc, config, chosen, streaming), config.api_key)) from None
     if finish_reason is None:
@@ -196,10 +198,7 @@ def _explain(exc: openai.APIError, config: LLMConfig, model: str, streaming: boo
         )
     if isinstance(exc, openai.APIConnectionError):
         if streaming:
-            return (
-                f"The connection to {url} broke while {model} was answering; the partial answer was discarded. "
-                "Try again."
-            )
+            return f"The connection to {url} broke while {model} was answering; the partial answer was discarded. Try again."
         cause = f" ({exc.__cause__})" if exc.__cause__ else ""
         return f"Could not connect to {url}{cause} {tries}. Check DASHSCOPE_BASE_URL and the network."
     if not isinstance(exc, openai.APIStatusError):
@@ -233,8 +232,9 @@ def _explain(exc: openai.APIError, config: LLMConfig, model: str, streaming: boo
 def _backend_message(exc: openai.APIError) -> str:
     """The backend's own error text (DashScope puts it in error.message)."""
     body = exc.body
-    if isinstance(body, dict) and isinstance(body.get("message"), str) and body["message"].strip():
-        return body["message"].strip()
+    message = body.get("message") if isinstance(body, dict) else None
+    if isinstance(message, str) and message.strip():
+        return message.strip()
     if isinstance(body, str) and body.strip():
         return body.strip()[:500]
     return exc.message

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 from pydantic import BaseModel
 
 from tools.errors import UserError
 from tools.search import open_collection
 from tools.services import Services
+from tools.store.filters import matches
 
+DEFAULT_LISTED = 100
 MAX_LISTED = 1000
 
 
@@ -38,14 +38,14 @@ class DeleteResult(BaseModel):
 
 
 async def describe_collection(
-    services: Services, collection: str | None = None, source: str | None = None, limit: int = 100
+    services: Services, *, collection: str | None = None, source: str | None = None, limit: int = DEFAULT_LISTED
 ) -> CollectionReport:
     """The collection's embedder, size and sources (those matching the glob `source`, up to `limit`)."""
     if not 1 <= limit <= MAX_LISTED:
         raise UserError(f"limit must be from 1 to {MAX_LISTED}, not {limit}")
     info = await open_collection(services, collection)
     counts = await services.store.sources(info.name)
-    matching = sorted(s for s in counts if source is None or fnmatch.fnmatchcase(s, source))
+    matching = sorted(s for s in counts if source is None or matches(s, source))
     return CollectionReport(
         collection=info.name,
         embedder=info.embedder,
@@ -58,13 +58,13 @@ async def describe_collection(
     )
 
 
-async def delete_documents(services: Services, sources: list[str], collection: str | None = None) -> DeleteResult:
+async def delete_documents(services: Services, sources: list[str], *, collection: str | None = None) -> DeleteResult:
     """Remove every chunk of the given sources (exact names or globs such as en/faq/*.md)."""
     if not sources or not all(isinstance(s, str) and s.strip() for s in sources):
         raise UserError("Give the sources to delete: stored source names or globs (see describe_collection)")
     info = await open_collection(services, collection)
     counts = await services.store.sources(info.name)
-    doomed = sorted(s for s in counts if any(fnmatch.fnmatchcase(s, pattern) for pattern in sources))
+    doomed = sorted(s for s in counts if any(matches(s, pattern) for pattern in sources))
     if not doomed:
         raise UserError(f"No source in {info.name!r} matches {sources!r}; describe_collection lists them")
     await services.store.delete_sources(info.name, doomed)

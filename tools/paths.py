@@ -11,11 +11,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.errors import UserError
+from pydantic import BaseModel
 
-MARKDOWN = {".md", ".markdown", ".mdx"}
-TEXT = {".txt", ".text", ".rst"}
-SUPPORTED = MARKDOWN | TEXT
+from tools.errors import UserError
+from tools.readers import reader_for, supported_suffixes
+
 SKIP_DIRS = {"node_modules", "__pycache__"}
 
 
@@ -27,8 +27,9 @@ class FoundFile:
     source: str
 
 
-@dataclass(frozen=True)
-class Skipped:
+class SkippedFile(BaseModel):
+    """A file passed over, and why."""
+
     path: str
     reason: str
 
@@ -55,7 +56,7 @@ class Collected:
     """The files to ingest, what was passed over, and the folders named (as source prefixes)."""
 
     files: list[FoundFile]
-    skipped: list[Skipped]
+    skipped: list[SkippedFile]
     folders: list[str]
 
 
@@ -64,7 +65,7 @@ def collect(inputs: list[str], roots: list[Path]) -> Collected:
     if not inputs:
         raise UserError("Give at least one file, folder or glob in `paths`")
     found: dict[Path, FoundFile] = {}
-    skipped: list[Skipped] = []
+    skipped: list[SkippedFile] = []
     folders: list[str] = []
     for raw in inputs:
         if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
@@ -73,11 +74,13 @@ def collect(inputs: list[str], roots: list[Path]) -> Collected:
         if folder is not None:
             folders.append(folder)
         for path, explicit in _expand(raw, roots):
-            if path.suffix.lower() in SUPPORTED:
+            if reader_for(path) is not None:
                 found.setdefault(path, FoundFile(path, source_name(path, roots)))
             elif explicit:
-                supported = ", ".join(sorted(SUPPORTED))
-                skipped.append(Skipped(str(path), f"unsupported file type {path.suffix or '(none)'}; supported: {supported}"))
+                supported = ", ".join(supported_suffixes())
+                skipped.append(
+                    SkippedFile(path=str(path), reason=f"unsupported file type {path.suffix or '(none)'}; supported: {supported}")
+                )
     return Collected(sorted(found.values(), key=lambda f: f.source), skipped, folders)
 
 
@@ -144,7 +147,7 @@ def _walk(folder: Path, roots: list[Path]) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
         for name in sorted(names):
             path = Path(current, name)
-            if path.suffix.lower() not in SUPPORTED:
+            if reader_for(path) is None:
                 continue
             resolved = path.resolve()
             if within(resolved, roots) is not None and resolved.is_file():

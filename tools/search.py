@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from typing import Literal
+from typing import get_args
 
 import anyio
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
+from tools import defaults
+from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.services import Services
-from tools.store import OUTPUT_FIELDS, VECTOR_FIELDS, CollectionInfo, Hit, check_collection_name, check_embedder
+from tools.store import CollectionInfo, Hit, check_collection_name
 
-Mode = Literal["dense", "bm25", "hybrid"]
-MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+MODES: tuple[Mode, ...] = get_args(Mode)
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 50
 # Hybrid score = cosine(query, chunk) + HEADING_WEIGHT * cosine(query, section heading)
@@ -42,13 +43,13 @@ class SearchResponse(BaseModel):
     results: list[SearchHit]
     mode: Mode
     note: str | None = None
+    _best_similarity: float | None = PrivateAttr(default=None)
 
-
-class Retrieved(BaseModel):
-    """Search results plus what answering needs: the best cosine similarity seen, if any."""
-
-    response: SearchResponse
-    best_similarity: float | None
+    @property
+    def best_similarity(self) -> float | None:
+        """The best cosine similarity seen (None in bm25 mode), for answer_with_qwen's relevance check; not part
+        of the tool's output."""
+        return self._best_similarity
 
 
 def check_query(query: str) -> str:
@@ -69,7 +70,7 @@ def check_top_k(top_k: int) -> int:
 def check_mode(mode: str) -> Mode:
     if mode not in MODES:
         raise UserError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    return mode  # type: ignore[return-value]
+    return mode
 
 
 async def open_collection(services: Services, collection: str | None) -> CollectionInfo:
@@ -78,19 +79,21 @@ async def open_collection(services: Services, collection: str | None) -> Collect
     info = await services.store.info(name)
     if info is None:
         raise UserError(f"Collection {name!r} does not exist yet: ingest documents into it first (ingest_documents)")
-    check_embedder(info, services.embedder.name, services.embedder.dim)
+    info.check_embedder(services.embedder.name, services.embedder.dim)
     return info
 
 
-async def retrieve(
+async def search_milvus_docs(
     services: Services,
     query: str,
-    top_k: int = 3,
+    *,
+    top_k: int = defaults.TOP_K,
     source: str | None = None,
     collection: str | None = None,
     mode: str | None = None,
-) -> Retrieved:
-    """The `top_k` best chunks for `query` in the given mode (default: the server's)."""
+) -> SearchResponse:
+    """The `top_k` best chunks for `query` in the given mode (default: the server's); `source` is a glob
+    over source paths."""
     query, top_k = check_query(query), check_top_k(top_k)
     mode = check_mode(mode or services.search_mode)
     info = await open_collection(services, collection)
@@ -104,21 +107,23 @@ async def retrieve(
     store, glob = services.store, source or None
     best: float | None = None
     if mode == "bm25":
-        hits = await store.search_bm25(info.name, query, top_k, glob)
+        hits = await store.search_bm25(info.name, query, top_k, source=glob)
     elif mode == "dense":
-        hits = await store.search_vector(info.name, await services.embedder.embed_query(query), top_k, glob)
+        hits = await store.search_dense(info.name, await services.embedder.embed_query(query), top_k, source=glob)
         best = hits[0].score if hits else None
     else:
         hits, best = await _hybrid(services, info, query, top_k, glob)
     results = [_shape(rank, hit) for rank, hit in enumerate(hits, start=1)]
-    return Retrieved(response=SearchResponse(results=results, mode=mode, note=note), best_similarity=best)
+    response = SearchResponse(results=results, mode=mode, note=note)
+    response._best_similarity = best
+    return response
 
 
 async def _hybrid(
     services: Services, info: CollectionInfo, query: str, top_k: int, glob: str | None
 ) -> tuple[list[Hit], float | None]:
     """Candidates from the chunk vectors, heading vectors and BM25, re-scored together (see HEADING_WEIGHT)."""
-    store, depth = services.store, max(CANDIDATES, top_k)
+    store, name, depth = services.store, info.name, max(CANDIDATES, top_k)
     vector = await services.embedder.embed_query(query)
     lists: dict[str, list[Hit]] = {}
 
@@ -127,11 +132,9 @@ async def _hybrid(
 
     with first_error():
         async with anyio.create_task_group() as tg:
-            tg.start_soon(collect, "vector", store.search_vector(info.name, vector, depth, glob, output_fields=[]))
-            tg.start_soon(collect, "bm25", store.search_bm25(info.name, query, depth, glob, output_fields=[]))
-            if info.heading_vectors:
-                search = store.search_vector(info.name, vector, depth, glob, field="heading_vector", output_fields=[])
-                tg.start_soon(collect, "heading", search)
+            for field in info.vector_fields:
+                tg.start_soon(collect, field, store.search_dense(name, vector, depth, field=field, source=glob, rows=False))
+            tg.start_soon(collect, "bm25", store.search_bm25(name, query, depth, source=glob, rows=False))
     ids = sorted({h.chunk_id for hits in lists.values() for h in hits})
     if not ids:
         return [], None
@@ -139,12 +142,12 @@ async def _hybrid(
     exact: dict[str, dict[str, float]] = {}
 
     async def rescore(field: str) -> None:
-        hits = await store.search_vector(info.name, vector, len(ids), ids=ids, field=field, output_fields=[])
+        hits = await store.search_dense(name, vector, len(ids), field=field, ids=ids, rows=False)
         exact[field] = {h.chunk_id: h.score for h in hits}
 
     with first_error():
         async with anyio.create_task_group() as tg:
-            for field in VECTOR_FIELDS if info.heading_vectors else VECTOR_FIELDS[:1]:
+            for field in info.vector_fields:
                 tg.start_soon(rescore, field)
     bm25 = {h.chunk_id: h.score for h in lists["bm25"]}
     top_bm25 = max(bm25.values(), default=0.0) or 1.0
@@ -156,31 +159,20 @@ async def _hybrid(
         for cid in ids
     }
     best_ids = sorted(fused, key=lambda cid: (-fused[cid], cid))[:top_k]
-    rows = await store.fetch(info.name, best_ids, OUTPUT_FIELDS)
+    rows = await store.fetch(name, best_ids)
     hits = [Hit(cid, fused[cid], rows[cid]) for cid in best_ids if cid in rows]
     return hits, max(similarity.values(), default=None)
 
 
 def _shape(rank: int, hit: Hit) -> SearchHit:
-    headings = list(hit.fields.get("headings") or [])
+    assert hit.row is not None
+    headings = hit.row.headings
     return SearchHit(
         rank=rank,
         score=round(hit.score, 4),
-        source=hit.fields["source"],
+        source=hit.row.source,
         heading=headings[-1] if headings else "",
         headings=headings,
-        text=hit.fields["text"],
+        text=hit.row.text,
         chunk_id=hit.chunk_id,
     )
-
-
-async def search_milvus_docs(
-    services: Services,
-    query: str,
-    top_k: int = 3,
-    source: str | None = None,
-    collection: str | None = None,
-    mode: str | None = None,
-) -> SearchResponse:
-    """The `top_k` chunks closest to `query`; `source` is an optional glob over source paths."""
-    return (await retrieve(services, query, top_k, source, collection, mode)).response

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Awaitable, Callable
 
+from tools import defaults
+from tools.defaults import Mode
 from tools.embedders import Embedder
 from tools.llm import LLMConfig
 from tools.store import Store
-
-# progress, total (None when unknown), message
-ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
-
-DEFAULT_COLLECTION = "milvus_docs"
-DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 @dataclass
@@ -24,12 +19,10 @@ class Services:
     store: Store
     embedder: Embedder
     roots: list[Path] = field(default_factory=lambda: [Path.cwd()])
-    collection: str = DEFAULT_COLLECTION
-    search_mode: str = "hybrid"
-    # answer_with_qwen calls nothing relevant when the best chunk's cosine similarity is below this.
-    # 0.3 suits all-MiniLM-L6-v2: on the FAQ, dev questions score >= 0.36, off-topic ones <= 0.24.
-    min_relevance: float = 0.3
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    collection: str = defaults.COLLECTION
+    search_mode: Mode = defaults.SEARCH_MODE
+    min_relevance: float = defaults.MIN_RELEVANCE
+    max_file_bytes: int = int(defaults.MAX_FILE_MB * 1024 * 1024)
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     def __post_init__(self) -> None:

@@ -1,0 +1,16 @@
+"""Plain text: one section, split by the chunker at paragraph, line or word breaks."""
+
+from __future__ import annotations
+
+from tools.readers.base import Document, Reader, Section, decode_text
+
+
+class TextReader(Reader):
+    suffixes = (".txt", ".text", ".rst")
+
+    def read(self, data: bytes) -> Document:
+        text = decode_text(data)
+        return Document(text, None, [Section(0, len(text), (), 0)])
+
+
+READER = TextReader()

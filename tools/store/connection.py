@@ -1,0 +1,162 @@
+"""Opening Milvus: a Lite file (with this process's lock on it), a server or Zilliz Cloud; reconnecting.
+
+Every call runs in a worker thread so the event loop stays free, and is retried after a lost connection
+(every call the store makes is idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import anyio
+
+from tools.errors import UserError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# After a lost connection: wait, reconnect and retry, this many times (a restarted server takes a moment).
+RECONNECT_PAUSES_S = (0.5, 1.0, 2.0)
+_LITE_NAME = re.compile(r"^[A-Za-z0-9.\-_]{1,33}\.db$")
+
+
+class Connection:
+    """One MilvusClient, opened on first use and reopened after a lost connection."""
+
+    def __init__(self, uri: str, token: str | None = None, db_name: str | None = None) -> None:
+        self.uri = uri
+        self._token = token or ""
+        self._db_name = db_name or ""
+        self._client: Any = None
+        self._guard: IO[str] | None = None
+        self._lock = threading.Lock()
+        self.on_reconnect: Callable[[], None] = lambda: None  # the store forgets what it loaded
+
+    @property
+    def is_lite(self) -> bool:
+        return not re.match(r"^[a-z]+://", self.uri)
+
+    def where(self) -> str:
+        """The file or server, as a person would name it in an error."""
+        return str(Path(self.uri).resolve()) if self.is_lite else self.uri
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(client, *args, **kwargs)` in a worker thread, reconnecting after a lost connection."""
+        return await anyio.to_thread.run_sync(partial(self.call, fn, *args, **kwargs))
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        from pymilvus import MilvusException
+
+        for pause in (*RECONNECT_PAUSES_S, None):
+            client = self.client()
+            try:
+                return fn(client, *args, **kwargs)
+            except MilvusException as exc:
+                if pause is None or not _connection_lost(exc):
+                    raise UserError(f"Milvus at {self.where()} failed: {exc.message or exc}") from exc
+                log.warning("lost the connection to Milvus at %s; reconnecting in %g s", self.where(), pause)
+                self._reset(client)
+                time.sleep(pause)
+        raise AssertionError("unreachable")
+
+    def client(self) -> Any:
+        """The open client, opened now if need be."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._open()
+            return self._client
+
+    async def connect(self) -> None:
+        """Open the connection now rather than on the first call."""
+        await anyio.to_thread.run_sync(self.client)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            if self._guard is not None:
+                self._guard.close()
+                self._guard = None
+
+    def _reset(self, client: Any) -> None:
+        """Drop a broken client so the next call opens a new one."""
+        with self._lock:
+            if self._client is client:
+                self._client = None
+                self.on_reconnect()
+        with contextlib.suppress(Exception):  # the connection is already broken; closing it may fail too
+            client.close()
+
+    def _open(self) -> Any:
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import ConnectionConfigException, MilvusException
+
+        _quiet_pymilvus()
+        if self.is_lite:
+            path = Path(self.uri).resolve()
+            if not _LITE_NAME.match(path.name):
+                raise UserError(
+                    f"MILVUS_URI {self.uri!r}: a Milvus Lite file name ends in .db, is at most 36 characters, and "
+                    "uses only letters, digits, '.', '-' and '_' (for a server, use http://host:19530)"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._hold_lite_file(path)
+        try:
+            return MilvusClient(uri=self.uri, token=self._token, db_name=self._db_name)
+        except ConnectionConfigException as exc:
+            if self.is_lite:
+                raise _in_use(self.where()) from exc
+            raise UserError(f"Could not connect to Milvus at {self.uri}: {exc.message or exc}") from exc
+        except MilvusException as exc:
+            raise UserError(f"Could not connect to Milvus at {self.where()}: {exc.message or exc}") from exc
+
+    def _hold_lite_file(self, path: Path) -> None:
+        """Take this process's own lock on a Lite file before milvus-lite does.
+
+        milvus-lite 2.5.1 deletes its lock file when a failed open is cleaned up, after which a second open in
+        the same process would start a second engine on the same file; this lock is never deleted.
+        """
+        if self._guard is not None:
+            return
+        guard = open(path.parent / f".{path.name}.owner", "a")  # noqa: SIM115 (held until close())
+        try:
+            fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            guard.close()
+            raise _in_use(str(path)) from None
+        self._guard = guard
+
+
+def _in_use(where: str) -> UserError:
+    return UserError(
+        f"The Milvus Lite file {where} is already open in another process. Milvus Lite allows one process per "
+        "file: stop the other one, use another MILVUS_URI file, or run a Milvus server and point every process at "
+        "it (MILVUS_URI=http://127.0.0.1:19530)"
+    )
+
+
+def _connection_lost(exc: Any) -> bool:
+    """pymilvus reports an unreachable server as code 2 ("Fail connecting to server")."""
+    return exc.code == 2 or "Fail connecting" in (exc.message or "")
+
+
+def _quiet_pymilvus() -> None:
+    # Milvus Lite has no MVCC timestamps; pymilvus warns about it on every query iterator.
+    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    # A refused create_collection is expected on servers without BM25 (the store falls back and says so) and is
+    # reported by the store otherwise: no traceback from pymilvus for it.
+    logging.getLogger("pymilvus.decorators").addFilter(_not_create_collection)
+
+
+def _not_create_collection(record: logging.LogRecord) -> bool:
+    return "[create_collection]" not in record.getMessage()

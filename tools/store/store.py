@@ -1,0 +1,272 @@
+"""The store: collections, writes, searches and listings over one Milvus connection.
+
+A collection records the embedder that built it (name and dimension), so a search with another embedder
+fails clearly instead of returning garbage.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tools.store import filters
+from tools.store.connection import Connection
+from tools.store.schema import (
+    DENSE_SEARCH,
+    ROW_FIELDS,
+    SPARSE_SEARCH,
+    ChunkRef,
+    ChunkRow,
+    CollectionInfo,
+    check_collection_name,
+    create_schema,
+    from_entity,
+    read_info,
+    to_entity,
+)
+
+log = logging.getLogger(__name__)
+
+QUERY_WINDOW = 16384  # the most rows one Milvus query returns
+DELETE_BATCH = 100  # sources per delete expression
+Consistency = Literal["Strong", "Session", "Bounded", "Eventually"]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the chunk id, its score, and the stored row when it was asked for."""
+
+    chunk_id: str
+    score: float
+    row: ChunkRow | None = None
+
+
+class Store:
+    """Chunks in Milvus (a Lite file, a server or Zilliz Cloud), opened on first use."""
+
+    def __init__(
+        self, uri: str, token: str | None = None, db_name: str | None = None, consistency: Consistency = "Session"
+    ) -> None:
+        self.connection = Connection(uri, token, db_name)
+        self.connection.on_reconnect = self._forget_loaded
+        # Reads use this level. Session sees this process's own writes at once; Strong also waits for every other
+        # writer's (about 200 ms per read on Milvus 2.3); Milvus Lite ignores it.
+        self.consistency = consistency
+        self._loaded: set[str] = set()
+        self._info: dict[str, CollectionInfo] = {}
+
+    async def connect(self) -> None:
+        await self.connection.connect()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def _forget_loaded(self) -> None:
+        self._loaded.clear()
+
+    # collections
+
+    async def info(self, name: str) -> CollectionInfo | None:
+        """The collection's embedder and capabilities, or None when it does not exist."""
+        if name in self._info:
+            return self._info[name]
+        return await self.connection.run(self._describe, check_collection_name(name))
+
+    def _describe(self, client: Any, name: str) -> CollectionInfo | None:
+        if not client.has_collection(name):
+            return None
+        info = read_info(name, client.describe_collection(name))
+        self._ensure_loaded(client, name)
+        self._info[name] = info
+        return info
+
+    def _ensure_loaded(self, client: Any, name: str) -> None:
+        if name not in self._loaded:
+            client.load_collection(name)
+            self._loaded.add(name)
+
+    async def ensure(self, name: str, embedder: str, dim: int) -> CollectionInfo:
+        """The collection, created on first use; refuses one built by another embedder."""
+        info = await self.info(name)
+        if info is None:
+            info = await self.connection.run(self._create, name, embedder, dim)
+        info.check_embedder(embedder, dim)
+        return info
+
+    def _create(self, client: Any, name: str, embedder: str, dim: int) -> CollectionInfo:
+        """A collection with BM25 and heading vectors; dense-only where the server lacks them (Milvus < 2.5)."""
+        from pymilvus import MilvusException
+
+        try:
+            schema, index = create_schema(client, embedder, dim, full=True)
+            client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+            full = True
+        except MilvusException as exc:
+            if client.has_collection(name):
+                if "sparse" in client.list_indexes(name):
+                    raise
+                client.drop_collection(name)  # made before its BM25 index failed (Milvus < 2.5)
+            log.warning(
+                "Milvus at %s cannot make collection %s with BM25 and a second vector field (%s); making it "
+                "dense-only: hybrid and bm25 searches will fall back to dense",
+                self.connection.where(),
+                name,
+                exc.message,
+            )
+            schema, index = create_schema(client, embedder, dim, full=False)
+            client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
+            full = False
+        log.info("created collection %s (%s, dim %d%s)", name, embedder, dim, "" if full else ", dense only")
+        self._ensure_loaded(client, name)
+        info = CollectionInfo(name, embedder, dim, full, full, headings_object=not full)
+        self._info[name] = info
+        return info
+
+    async def collections(self) -> list[str]:
+        return sorted(await self.connection.run(lambda client: client.list_collections()))
+
+    # rows
+
+    async def existing(self, name: str, sources: list[str]) -> dict[str, list[ChunkRef]]:
+        """The id, content hash and index of every stored chunk of these sources."""
+        if not sources:
+            return {}
+        rows = await self.connection.run(
+            self._query_all, name, filters.is_in("source", sources), ["id", "source", "content_hash", "chunk_index"]
+        )
+        found: dict[str, list[ChunkRef]] = {}
+        for row in rows:
+            found.setdefault(row["source"], []).append(
+                ChunkRef(row["id"], row["source"], row["content_hash"], int(row["chunk_index"]))
+            )
+        return found
+
+    def _query_all(self, client: Any, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        """Every matching row: one query when they fit in Milvus's result window, else an iterator (slower)."""
+        level = self.consistency
+        rows: list[dict[str, Any]] = client.query(
+            name, filter=expr, output_fields=fields, limit=QUERY_WINDOW, consistency_level=level
+        )
+        if len(rows) < QUERY_WINDOW:
+            return rows
+        iterator = client.query_iterator(name, batch_size=1000, filter=expr, output_fields=fields, consistency_level=level)
+        rows = []
+        try:
+            while batch := iterator.next():
+                rows.extend(batch)
+        finally:
+            iterator.close()
+        return rows
+
+    async def sources(self, name: str, prefix: str = "") -> dict[str, int]:
+        """Chunk counts per source, for every source inside a folder ("" for all)."""
+        base = prefix.rstrip("/") + "/" if prefix else ""
+        expr = filters.like("source", base + "*")[0] if base else ""
+        rows = await self.connection.run(self._query_all, name, expr, ["source"])
+        counts: dict[str, int] = {}
+        for row in rows:
+            if row["source"].startswith(base):  # `like` may match a superset (see filters)
+                counts[row["source"]] = counts.get(row["source"], 0) + 1
+        return counts
+
+    async def fetch(self, name: str, ids: list[str], vectors: list[str] | None = None) -> dict[str, ChunkRow]:
+        """Stored rows by chunk id: every field but the vectors, or only the vector fields named."""
+        if not ids:
+            return {}
+        fields = vectors if vectors is not None else ROW_FIELDS
+        rows = await self.connection.run(
+            lambda client: client.get(name, ids=ids, output_fields=["id", *fields], consistency_level=self.consistency)
+        )
+        return {r["id"]: from_entity(r["id"], r) for r in rows}
+
+    async def upsert(self, name: str, rows: list[ChunkRow]) -> None:
+        info = self._info[name]
+        if rows:
+            entities = [to_entity(row, info) for row in rows]
+            await self.connection.run(lambda client: client.upsert(name, entities))
+
+    async def delete_ids(self, name: str, ids: list[str]) -> None:
+        if ids:
+            await self.connection.run(lambda client: client.delete(name, filter=filters.is_in("id", ids)))
+
+    async def delete_sources(self, name: str, sources: list[str]) -> None:
+        """Remove every chunk of these sources."""
+        for at in range(0, len(sources), DELETE_BATCH):
+            expr = filters.is_in("source", sources[at : at + DELETE_BATCH])
+            await self.connection.run(lambda client, expr=expr: client.delete(name, filter=expr))
+
+    async def flush(self, name: str) -> None:
+        """Seal new rows so searches use the index (Milvus Lite scans unflushed rows slowly)."""
+        await self.connection.run(lambda client: client.flush(name))
+
+    # search
+
+    async def search_dense(
+        self,
+        name: str,
+        vector: list[float],
+        limit: int,
+        *,
+        field: str = "vector",
+        source: str | None = None,
+        ids: list[str] | None = None,
+        rows: bool = True,
+    ) -> list[Hit]:
+        """Nearest chunks by cosine similarity of `field`, optionally only from sources matching the glob
+        `source`, or only among the chunks `ids`; with their rows unless `rows` is false."""
+        return await self._search(name, vector, field, DENSE_SEARCH, limit, source, ids, rows)
+
+    async def search_bm25(self, name: str, text: str, limit: int, *, source: str | None = None, rows: bool = True) -> list[Hit]:
+        """Chunks ranked by Milvus's built-in BM25 over the chunk text."""
+        return await self._search(name, text, "sparse", SPARSE_SEARCH, limit, source, None, rows)
+
+    async def _search(
+        self,
+        name: str,
+        data: Any,
+        field: str,
+        params: dict[str, Any],
+        limit: int,
+        source: str | None,
+        ids: list[str] | None,
+        rows: bool,
+    ) -> list[Hit]:
+        expr, exact = "", True
+        output = list(ROW_FIELDS) if rows else []
+        if source:
+            expr, exact = filters.like("source", source)
+            output = output or ["source"]
+        if ids is not None:
+            expr = filters.is_in("id", ids)
+        result = await self.connection.run(
+            _search_or_empty,
+            name,
+            [data],
+            anns_field=field,
+            limit=limit if exact else limit * 4,
+            filter=expr,
+            output_fields=output,
+            search_params=params,
+            consistency_level=self.consistency,
+        )
+        hits = [
+            Hit(str(h["id"]), float(h["distance"]), from_entity(str(h["id"]), h["entity"]) if rows else None) for h in result[0]
+        ]
+        if not exact:
+            assert source is not None
+            hits = [h for h, r in zip(hits, result[0], strict=True) if filters.matches(r["entity"]["source"], source)]
+        return hits[:limit]
+
+
+def _search_or_empty(client: Any, name: str, data: list[Any], **kwargs: Any) -> Any:
+    """client.search, except that BM25 over a collection that never held a row finds nothing
+    (Milvus Lite 2.5.1 fails there with "Invalid sparse row: NaN or Inf value")."""
+    from pymilvus import MilvusException
+
+    try:
+        return client.search(name, data, **kwargs)
+    except MilvusException as exc:
+        if "Invalid sparse row" in (exc.message or ""):
+            return [[]]
+        raise
