@@ -52,6 +52,7 @@ class Settings(BaseSettings):
         description="answer_with_qwen answers only when the best chunk's cosine similarity reaches this",
     )
     max_file_mb: float = Field(defaults.MAX_FILE_MB, gt=0, description="Files larger than this are skipped")
+    max_pages: int = Field(defaults.MAX_PAGES, ge=1, description="PDFs and slide decks with more pages are skipped")
 
     embedding_provider: Provider = Field("local", description="local (ONNX), sentence-transformers, or openai")
     embedding_model: str = Field(MINILM, description="Embedding model name")
@@ -112,6 +113,7 @@ class Settings(BaseSettings):
             search_mode=self.search_mode,
             min_relevance=self.min_relevance,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            max_pages=self.max_pages,
             llm=LLMConfig(
                 base_url=self.dashscope_base_url,
                 api_key=_secret(self.dashscope_api_key),

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tools.chunking import _NOISE, Chunk, chunk_document, embedding_text
+from tools.readers import Document, Section
 from tools.readers.markdown import parse_markdown
-from tools.readers.text import TextReader
 
 
 class Chunked:
@@ -23,7 +23,7 @@ def chunk_markdown(text: str, **limits: int) -> Chunked:
 
 
 def chunk_text(text: str, **limits: int) -> Chunked:
-    return Chunked(None, chunk_document(TextReader().read(text.encode()), **limits))
+    return Chunked(None, chunk_document(Document(text, None, [Section(0, len(text), (), 0)]), **limits))
 
 
 FENCED = """# Install
@@ -135,3 +135,17 @@ def test_chunks_cover_the_document_exactly(lines: list[str], max_chars: int, mar
         assert not _NOISE.sub("", text).replace("---", "").strip() or (markdown and text.startswith("---"))
         return
     assert not lost, f"text lost at {lost[:5]}: {text!r}"
+
+
+def test_chunks_know_their_pages() -> None:
+    pages = ["First page. " * 30, "Second page, short.", "Third page. " * 120]
+    text = "\n\n".join(pages)
+    starts = tuple(text.index(p) for p in pages)
+    doc = Document(text, "Manual", [Section(0, len(text), ("Manual",), 0)], pages=starts)
+    chunks = chunk_document(doc, max_chars=500, overlap=50)
+    for chunk in chunks:
+        on = [n for n, start in enumerate(starts, start=1) if start < chunk.end and start + len(pages[n - 1]) > chunk.start]
+        assert (chunk.page_start, chunk.page_end) == (on[0], on[-1])
+    assert {n for c in chunks for n in range(c.page_start, c.page_end + 1)} == {1, 2, 3}
+    assert any(c.page_end > c.page_start for c in chunks)
+    assert all(c.page_start == 0 for c in chunk_markdown("# A\n\ntext\n").chunks)  # no pages, no page numbers

@@ -7,6 +7,7 @@ split at paragraph, line or word breaks with overlap.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ class Chunk:
     start: int
     end: int
     content_hash: str
+    page_start: int = 0  # 1-based first and last page of the chunk; 0 for documents without pages
+    page_end: int = 0
 
 
 def chunk_document(doc: Document, max_chars: int = MAX_CHARS, overlap: int = OVERLAP) -> list[Chunk]:
@@ -43,7 +46,10 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS, overlap: int = OVE
                 continue
             piece = doc.text[start:end]
             digest = hashlib.sha256("\x1f".join([doc.title or "", *section.headings, piece]).encode()).hexdigest()
-            chunks.append(Chunk(piece, section.headings, len(chunks), start, end, digest))
+            first, last = (
+                (bisect.bisect_right(doc.pages, start), bisect.bisect_right(doc.pages, end - 1)) if doc.pages else (0, 0)
+            )
+            chunks.append(Chunk(piece, section.headings, len(chunks), start, end, digest, first, last))
     return chunks
 
 

@@ -15,6 +15,7 @@ SEARCH_MODE: Mode = "hybrid"  # measured best on the dev questions (README, "Qua
 # all-MiniLM-L6-v2: on the FAQ, dev questions score >= 0.36 and off-topic ones <= 0.24.
 MIN_RELEVANCE = 0.3
 MAX_FILE_MB = 10.0
+MAX_PAGES = 2000  # a PDF or deck with more pages is skipped: about 1,000 chunks, a few minutes of embedding
 
 DASHSCOPE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 QWEN_MODEL = "qwen-plus"  # the tutorial's model; it does not think unless asked

@@ -55,7 +55,7 @@ def chunk_id(source: str, content_hash: str, occurrence: int) -> str:
     return hashlib.sha256(f"{source}\x00{content_hash}\x00{occurrence}".encode()).hexdigest()[:32]
 
 
-def read_document(found: FoundFile, max_bytes: int) -> Document:
+def read_document(found: FoundFile, max_bytes: int, max_pages: int) -> Document:
     """The document in a file; raises `Unreadable` with the reason it cannot be indexed."""
     reader = reader_for(found.path)
     if reader is None:
@@ -66,7 +66,7 @@ def read_document(found: FoundFile, max_bytes: int) -> Document:
         data = found.path.read_bytes()
     except OSError as exc:
         raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
-    return reader.read(data)
+    return reader.read(data, max_pages)
 
 
 async def ingest_documents(
@@ -142,12 +142,12 @@ async def _prune(services: Services, name: str, folders: list[str], present: set
     return sum(gone.values())
 
 
-def _read(files: list[FoundFile], max_bytes: int) -> list[Document | str]:
+def _read(files: list[FoundFile], max_bytes: int, max_pages: int) -> list[Document | str]:
     """Each file's document, or the reason it cannot be indexed."""
     docs: list[Document | str] = []
     for found in files:
         try:
-            docs.append(read_document(found, max_bytes))
+            docs.append(read_document(found, max_bytes, max_pages))
         except Unreadable as exc:
             docs.append(str(exc))
     return docs
@@ -155,7 +155,7 @@ def _read(files: list[FoundFile], max_bytes: int) -> list[Document | str]:
 
 async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFile], skipped: list[SkippedFile]) -> _Batch:
     """Read, chunk and diff a batch of files against what is stored; embed only new chunks."""
-    docs = await anyio.to_thread.run_sync(_read, files, services.max_file_bytes)
+    docs = await anyio.to_thread.run_sync(_read, files, services.max_file_bytes, services.max_pages)
     stored = await services.store.existing(info.name, [f.source for f in files])
     to_embed: list[tuple[ChunkRow, str, str]] = []  # row, chunk text to embed, section heading to embed
     to_move: list[ChunkRow] = []  # unchanged chunks whose position in the file changed
@@ -181,6 +181,8 @@ async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFi
                 text=chunk.text,
                 chunk_index=chunk.index,
                 content_hash=chunk.content_hash,
+                page_start=chunk.page_start,
+                page_end=chunk.page_end,
             )
             keep.add(row.id)
             previous = old.get(row.id)
@@ -188,7 +190,11 @@ async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFi
                 to_embed.append((row, embedding_text(chunk, doc.title), heading_text(chunk, doc.title, found.source)))
             else:
                 unchanged += 1
-                if previous.chunk_index != chunk.index:
+                if (previous.chunk_index, previous.page_start, previous.page_end) != (
+                    chunk.index,
+                    chunk.page_start,
+                    chunk.page_end,
+                ):
                     to_move.append(row)
     rows = await _embed(services, info, to_embed) + await _carry_vectors(services, info, to_move)
     delete = [ref.id for f in files for ref in stored.get(f.source, []) if ref.id not in keep]

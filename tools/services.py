@@ -23,6 +23,7 @@ class Services:
     search_mode: Mode = defaults.SEARCH_MODE
     min_relevance: float = defaults.MIN_RELEVANCE
     max_file_bytes: int = int(defaults.MAX_FILE_MB * 1024 * 1024)
+    max_pages: int = defaults.MAX_PAGES
     llm: LLMConfig = field(default_factory=LLMConfig)
 
     def __post_init__(self) -> None:

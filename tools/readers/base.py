@@ -22,11 +22,16 @@ class Section:
 
 @dataclass(frozen=True)
 class Document:
-    """A document's text, its title if it has one, and its sections in order."""
+    """A document's text, its title if it has one, and its sections in order.
+
+    `pages` holds the offset in `text` where each page (or slide) starts, the first at 0; it is empty for
+    formats without pages.
+    """
 
     text: str
     title: str | None
     sections: list[Section]
+    pages: tuple[int, ...] = ()
 
 
 class Unreadable(Exception):
@@ -37,10 +42,12 @@ class Reader(ABC):
     """Reads one family of file types, named by their suffixes (lower case, with the dot)."""
 
     suffixes: tuple[str, ...]
+    page_label = "p."  # how a citation names a page: "manual.pdf p. 12", "deck.pptx slide 3"
 
     @abstractmethod
-    def read(self, data: bytes) -> Document:
-        """The document in `data`; raises `Unreadable` with the reason when it cannot be indexed."""
+    def read(self, data: bytes, max_pages: int) -> Document:
+        """The document in `data`; raises `Unreadable` with the reason when it cannot be indexed, or when it has
+        more than `max_pages` pages (formats without pages ignore the limit)."""
 
 
 def decode_text(data: bytes) -> str:

@@ -18,7 +18,7 @@ _NEWLINE = re.compile(r"\r\n|\r|\n")  # as markdown-it counts lines
 class MarkdownReader(Reader):
     suffixes = (".md", ".markdown", ".mdx")
 
-    def read(self, data: bytes) -> Document:
+    def read(self, data: bytes, max_pages: int) -> Document:
         return parse_markdown(decode_text(data))
 
 

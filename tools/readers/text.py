@@ -8,7 +8,7 @@ from tools.readers.base import Document, Reader, Section, decode_text
 class TextReader(Reader):
     suffixes = (".txt", ".text", ".rst")
 
-    def read(self, data: bytes) -> Document:
+    def read(self, data: bytes, max_pages: int) -> Document:
         text = decode_text(data)
         return Document(text, None, [Section(0, len(text), (), 0)])
 

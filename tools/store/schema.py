@@ -39,14 +39,15 @@ class ChunkRow:
     text: str
     chunk_index: int
     content_hash: str
+    page_start: int = 0  # the first and last page (or slide) the chunk is on; 0 where the format has no pages
+    page_end: int = 0
     vector: list[float] | None = None
     heading_vector: list[float] | None = None  # the section heading's vector, where the collection keeps one
 
 
 VECTOR_FIELDS = ("vector", "heading_vector")
-# What a search or fetch returns besides the id: every field but the vectors.
-_ALL_FIELDS = [f.name for f in fields(ChunkRow)]
-ROW_FIELDS = [name for name in _ALL_FIELDS if name not in ("id", *VECTOR_FIELDS)]
+# Collections made by earlier versions lack the fields added since (pages); rows read back from them get defaults.
+ALL_FIELDS = frozenset(f.name for f in fields(ChunkRow))
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class ChunkRef:
     source: str
     content_hash: str
     chunk_index: int
+    page_start: int = 0
+    page_end: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,13 +69,23 @@ class CollectionInfo:
     name: str
     embedder: str
     dim: int
+    fields: frozenset[str]  # the ChunkRow fields the collection has
     hybrid: bool  # has the BM25 field
-    heading_vectors: bool  # has a vector of each chunk's section heading
     headings_object: bool = False  # headings kept as {"path": [...]}: Milvus < 2.4 JSON fields take objects only
 
     @property
+    def heading_vectors(self) -> bool:
+        """Whether the collection keeps a vector of each chunk's section heading."""
+        return "heading_vector" in self.fields
+
+    @property
     def vector_fields(self) -> list[str]:
-        return list(VECTOR_FIELDS if self.heading_vectors else VECTOR_FIELDS[:1])
+        return [f for f in VECTOR_FIELDS if f in self.fields]
+
+    @property
+    def row_fields(self) -> list[str]:
+        """What a search or fetch returns besides the id: every field the collection has but the vectors."""
+        return sorted(self.fields - {"id", *VECTOR_FIELDS})
 
     def check_embedder(self, embedder: str, dim: int) -> None:
         """Refuse to mix vectors from different embedders in one collection."""
@@ -109,12 +122,13 @@ def read_info(name: str, description: dict[str, Any]) -> CollectionInfo:
         raise UserError(f"Collection {name!r} was not made by this server (it has no embedder record)")
     names = {f["name"] for f in description.get("fields", [])}
     return CollectionInfo(
-        name, meta["embedder"], int(meta["dim"]), "sparse" in names, "heading_vector" in names, meta.get("headings") == "object"
+        name, meta["embedder"], int(meta["dim"]), ALL_FIELDS & names, "sparse" in names, meta.get("headings") == "object"
     )
 
 
-def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any, Any]:
-    """The schema and index parameters of a new collection; `full` adds BM25 and heading vectors (Milvus >= 2.5).
+def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any, Any, frozenset[str]]:
+    """The schema, index parameters and row fields of a new collection; `full` adds BM25 and heading vectors
+    (Milvus >= 2.5).
 
     Milvus Lite keeps no collection properties, so the embedder record lives in the schema's description.
     """
@@ -131,6 +145,8 @@ def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any
     schema.add_field("headings", DataType.JSON)
     schema.add_field("chunk_index", DataType.INT64)
     schema.add_field("content_hash", DataType.VARCHAR, max_length=ID_MAX)
+    schema.add_field("page_start", DataType.INT64)
+    schema.add_field("page_end", DataType.INT64)
     index = client.prepare_index_params()
     index.add_index("vector", **DENSE_INDEX)
     if full:
@@ -141,14 +157,14 @@ def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any
         )
         index.add_index("heading_vector", **DENSE_INDEX)
         index.add_index("sparse", **SPARSE_INDEX)
-    return schema, index
+    return schema, index, ALL_FIELDS if full else ALL_FIELDS - {"heading_vector"}
 
 
 def to_entity(row: ChunkRow, info: CollectionInfo) -> dict[str, Any]:
-    """The row as Milvus takes it: only the fields the collection has."""
-    entity = {name: getattr(row, name) for name in _ALL_FIELDS}
+    """The row as Milvus takes it: only the fields the collection has (vectors only when set)."""
+    entity = {name: getattr(row, name) for name in info.fields}
     for name in VECTOR_FIELDS:
-        if entity[name] is None or name not in info.vector_fields:
+        if entity.get(name, 0) is None:
             del entity[name]
     if info.headings_object:
         entity["headings"] = {"path": row.headings}
@@ -168,6 +184,8 @@ def from_entity(chunk_id: str, entity: dict[str, Any]) -> ChunkRow:
         text=entity.get("text", ""),
         chunk_index=int(entity.get("chunk_index", 0)),
         content_hash=entity.get("content_hash", ""),
+        page_start=int(entity.get("page_start") or 0),
+        page_end=int(entity.get("page_end") or 0),
         vector=entity.get("vector"),
         heading_vector=entity.get("heading_vector"),
     )

@@ -6,6 +6,7 @@ fails clearly instead of returning garbage.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,7 +15,6 @@ from tools.store import filters
 from tools.store.connection import Connection
 from tools.store.schema import (
     DENSE_SEARCH,
-    ROW_FIELDS,
     SPARSE_SEARCH,
     ChunkRef,
     ChunkRow,
@@ -99,7 +99,7 @@ class Store:
         from pymilvus import MilvusException
 
         try:
-            schema, index = create_schema(client, embedder, dim, full=True)
+            schema, index, fields = create_schema(client, embedder, dim, full=True)
             client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
             full = True
         except MilvusException as exc:
@@ -114,12 +114,12 @@ class Store:
                 name,
                 exc.message,
             )
-            schema, index = create_schema(client, embedder, dim, full=False)
+            schema, index, fields = create_schema(client, embedder, dim, full=False)
             client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
             full = False
         log.info("created collection %s (%s, dim %d%s)", name, embedder, dim, "" if full else ", dense only")
         self._ensure_loaded(client, name)
-        info = CollectionInfo(name, embedder, dim, full, full, headings_object=not full)
+        info = CollectionInfo(name, embedder, dim, fields, hybrid=full, headings_object=not full)
         self._info[name] = info
         return info
 
@@ -132,14 +132,11 @@ class Store:
         """The id, content hash and index of every stored chunk of these sources."""
         if not sources:
             return {}
-        rows = await self.connection.run(
-            self._query_all, name, filters.is_in("source", sources), ["id", "source", "content_hash", "chunk_index"]
-        )
+        fields = [f.name for f in dataclasses.fields(ChunkRef) if f.name in self._info[name].fields]
+        rows = await self.connection.run(self._query_all, name, filters.is_in("source", sources), fields)
         found: dict[str, list[ChunkRef]] = {}
         for row in rows:
-            found.setdefault(row["source"], []).append(
-                ChunkRef(row["id"], row["source"], row["content_hash"], int(row["chunk_index"]))
-            )
+            found.setdefault(row["source"], []).append(ChunkRef(**{f: row[f] for f in fields}))
         return found
 
     def _query_all(self, client: Any, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
@@ -174,7 +171,7 @@ class Store:
         """Stored rows by chunk id: every field but the vectors, or only the vector fields named."""
         if not ids:
             return {}
-        fields = vectors if vectors is not None else ROW_FIELDS
+        fields = vectors if vectors is not None else self._info[name].row_fields
         rows = await self.connection.run(
             lambda client: client.get(name, ids=ids, output_fields=["id", *fields], consistency_level=self.consistency)
         )
@@ -233,7 +230,7 @@ class Store:
         rows: bool,
     ) -> list[Hit]:
         expr, exact = "", True
-        output = list(ROW_FIELDS) if rows else []
+        output = self._info[name].row_fields if rows else []
         if source:
             expr, exact = filters.like("source", source)
             output = output or ["source"]
