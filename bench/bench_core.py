@@ -142,7 +142,7 @@ def batches_as_ingest_embeds(root: Path) -> tuple[int, list[list[str]]]:
     for at in range(0, len(files), FILES_PER_BATCH):
         texts, headings = [], []
         for found in files[at : at + FILES_PER_BATCH]:
-            doc = read_document(found, 10 * 1024 * 1024, 2000)
+            doc = read_document(found.path, 10 * 1024 * 1024, 2000)
             chunked = chunk_document(doc)
             texts += [embedding_text(c, doc.title) for c in chunked]
             headings += [heading_text(c, doc.title, found.source) for c in chunked]

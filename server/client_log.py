@@ -53,17 +53,12 @@ async def send(ctx: Context, level: LoggingLevel, message: str) -> None:
 
 
 async def after_ingest(ctx: Context, result: IngestResult) -> None:
-    await send(
-        ctx,
-        "info",
-        f"Ingested {result.files} file(s) into {result.collection} in {result.seconds:.1f} s: {result.chunks_added} "
-        f"chunks added, {result.chunks_unchanged} unchanged, {result.chunks_removed} removed; {len(result.skipped)} "
-        "file(s) skipped",
-    )
+    await send(ctx, "info", f"{result.summary} ({result.seconds:.1f} s)")
     for skipped in result.skipped[:MAX_SKIPPED_LISTED]:
         await send(ctx, "warning", f"Skipped {skipped.path}: {skipped.reason}")
-    if len(result.skipped) > MAX_SKIPPED_LISTED:
-        await send(ctx, "warning", f"... and {len(result.skipped) - MAX_SKIPPED_LISTED} more skipped files (see the result)")
+    more = sum(result.skipped_by_reason.values()) - MAX_SKIPPED_LISTED
+    if more > 0:
+        await send(ctx, "warning", f"... and {more} more skipped files (see the result)")
 
 
 async def after_search(ctx: Context, result: SearchResponse) -> None:

@@ -56,25 +56,28 @@ async def test_ingest_search_reingest_and_refusals(docs: Path, tmp_path: Path) -
 
 
 async def test_log_messages_follow_the_clients_level(tmp_path: Path) -> None:
-    (tmp_path / "notes.md").write_text("# Notes\n\nMilvus keeps vectors in collections.\n")
-    (tmp_path / "blob.md").write_bytes(b"\x00\x01 not text")
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "notes.md").write_text("# Notes\n\nMilvus keeps vectors in collections.\n")
+    (root / "blob.md").write_bytes(b"\x00\x01 not text")
+    (root / "photo.png").write_bytes(b"\x89PNG")
     messages: list[tuple[str, str]] = []
 
     async def on_log(params: LoggingMessageNotificationParams) -> None:
         assert params.logger == "milvus-qwen"
         messages.append((params.level, params.data))
 
-    env = {"MILVUS_URI": str(tmp_path / "log.db"), "INGEST_ROOTS": str(tmp_path)}
+    env = {"MILVUS_URI": str(tmp_path / "log.db"), "INGEST_ROOTS": str(root)}
     async with stdio_session(env, logging_callback=on_log) as session:
         assert session.server_capabilities.logging is not None
-        assert not (await session.call_tool("ingest_documents", {"paths": [str(tmp_path)]})).is_error
-        levels = dict(messages)
-        assert set(levels) == {"info", "warning"}
-        assert "1 chunks added" in levels["info"] and "1 file(s) skipped" in levels["info"]
-        assert levels["warning"] == f"Skipped {tmp_path / 'blob.md'}: binary file, not text"
+        assert not (await session.call_tool("ingest_documents", {"paths": [str(root)]})).is_error
+        assert [level for level, _ in messages] == ["info", "warning", "warning"]
+        assert "1 chunks added" in messages[0][1] and "Skipped 2 file(s)" in messages[0][1]
+        assert messages[1][1] == f"Skipped {root / 'photo.png'}: unsupported file type .png"
+        assert messages[2][1] == f"Skipped {root / 'blob.md'}: binary file, not text"
 
         messages.clear()
         with pytest.warns(MCPDeprecationWarning):
             await session.set_logging_level("warning")
-        assert not (await session.call_tool("ingest_documents", {"paths": [str(tmp_path)]})).is_error
-        assert [level for level, _ in messages] == ["warning"]
+        assert not (await session.call_tool("ingest_documents", {"paths": [str(root)]})).is_error
+        assert [level for level, _ in messages] == ["warning", "warning"]

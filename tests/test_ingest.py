@@ -79,7 +79,6 @@ async def test_bad_files_are_skipped_with_reasons(services: Services, docs: Path
     bad = docs / "bad"
     bad.mkdir()
     (bad / "binary.md").write_bytes(b"\x89PNG\x00\x00\x01")
-    (bad / "latin1.md").write_bytes("caf\xe9".encode("latin-1"))
     (bad / "empty.md").write_text("")
     (bad / "big.md").write_text("x" * 2048)
     (bad / "ok.txt").write_text("Plain text is fine.")
@@ -88,11 +87,12 @@ async def test_bad_files_are_skipped_with_reasons(services: Services, docs: Path
     result = await ingest_documents(services, ["bad", "bad/image.png"])
     reasons = {Path(s.path).name: s.reason for s in result.skipped}
     assert reasons["binary.md"] == "binary file, not text"
-    assert reasons["latin1.md"].startswith("not UTF-8 text")
     assert reasons["empty.md"] == "no text to index"
-    assert reasons["big.md"].startswith("larger than")
-    assert reasons["image.png"].startswith("unsupported file type .png")
+    assert reasons["big.md"] == "larger than the 1 KB limit (MAX_FILE_MB)"
+    assert reasons["image.png"] == "unsupported file type .png"
     assert result.files == 1 and result.chunks_added == 1
+    assert result.skipped_by_reason["unsupported file type .png"] == 2  # found by the walk, and named
+    assert result.summary.startswith("1 document(s) in milvus_docs: 1 chunks added") and "Skipped 5 file(s)" in result.summary
 
 
 async def test_paths_outside_the_roots_are_refused(services: Services, docs: Path, tmp_path: Path) -> None:
@@ -185,7 +185,10 @@ async def test_prune_describe_and_delete(services: Services, docs: Path) -> None
 
 async def test_search_in_an_empty_collection_finds_nothing(services: Services, docs: Path) -> None:
     (docs / "empty.md").write_text("")
-    result = await ingest_documents(services, ["empty.md"])  # creates the collection, adds no chunk
-    assert result.chunks_added == 0
+    result = await ingest_documents(services, ["empty.md"])
+    assert result.chunks_added == 0 and result.skipped_by_reason == {"no text to index": 1}
+    assert result.summary.startswith("Found 1 file(s) but could index none")
+    assert await services.store.collections() == []  # an ingest that stores nothing makes no collection
+    await services.store.ensure(services.collection, services.embedder.name, services.embedder.dim)
     for mode in ("dense", "bm25", "hybrid"):
         assert (await search_milvus_docs(services, QUESTION, mode=mode)).results == []

@@ -20,6 +20,7 @@ def _row(cid: str, source: str, vector: list[float], text: str = "some text") ->
     return ChunkRow(
         id=cid,
         source=source,
+        root="",
         title="T",
         headings=["T", cid],
         text=text,

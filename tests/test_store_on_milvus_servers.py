@@ -36,6 +36,7 @@ def _row(cid: str, vector: list[float], text: str) -> ChunkRow:
     return ChunkRow(
         id=cid,
         source=f"{cid}.md",
+        root="",
         title="T",
         headings=["T", cid],
         text=text,

@@ -1,41 +1,61 @@
-"""ingest_documents: walk paths, read, chunk, embed what is new, upsert, remove what is gone.
+"""ingest_documents and ingest_text: read, chunk, embed what is new, upsert, remove what is gone.
 
-Files go through in bounded batches: while one batch is written to Milvus the next is read,
-chunked and embedded. A chunk's id comes from its source, content hash and occurrence, so an
-unchanged chunk is never embedded twice, and running the same ingest again (even after a
-crash half-way) converges to exactly the chunks a clean run gives.
+Documents go through in bounded batches: while one batch is written to Milvus the next is read,
+chunked and embedded. A chunk's id comes from its document (root and source), content hash and
+occurrence, so an unchanged chunk is never embedded twice, and running the same ingest again (even
+after a crash half-way) converges to exactly the chunks a clean run gives. A collection is created by
+the first ingest that has something to store.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio
-from pydantic import BaseModel
+import anyio.from_thread
+from pydantic import BaseModel, Field
 
 from tools.chunking import chunk_document, embedding_text, heading_text
-from tools.errors import ProgressFn, first_error
+from tools.errors import ProgressFn, UserError, first_error
 from tools.paths import FoundFile, SkippedFile, collect
-from tools.readers import Document, Unreadable, reader_for
+from tools.readers import Document, Unreadable, reader_for, supported_suffixes
+from tools.readers.markdown import parse_markdown
 from tools.services import Services
-from tools.store import ChunkRow, CollectionInfo, check_collection_name
+from tools.store import ChunkRef, ChunkRow, CollectionInfo, DocKey, check_collection_name
 from tools.store.schema import SOURCE_MAX, TITLE_MAX, clip
 
 FILES_PER_BATCH = 16
+MAX_SKIPPED_LISTED = 100  # the result lists this many skipped files; `skipped_by_reason` counts them all
+MAX_TEXT_CHARS = 1_000_000  # ingest_text
 
 
 class IngestResult(BaseModel):
     """What an ingest did."""
 
     collection: str
-    files: int
+    summary: str = Field(description="One line saying what happened, for people and models")
+    files: int = Field(description="Documents indexed (new, changed or unchanged)")
     chunks_added: int
     chunks_unchanged: int
     chunks_removed: int
-    skipped: list[SkippedFile]
+    skipped: list[SkippedFile] = Field(description=f"Files passed over, with the reason (the first {MAX_SKIPPED_LISTED})")
+    skipped_by_reason: dict[str, int] = Field(description="How many files were passed over, by reason")
     seconds: float
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One document to index: where it is stored (root, source), how to name it in a skip, how to read it."""
+
+    root: str
+    source: str
+    shown: str
+    read: Callable[[], Document]
 
 
 @dataclass
@@ -50,20 +70,22 @@ class _Batch:
     processed: int
 
 
-def chunk_id(source: str, content_hash: str, occurrence: int) -> str:
-    """A stable id: the same chunk text in the same file keeps its id across ingests."""
-    return hashlib.sha256(f"{source}\x00{content_hash}\x00{occurrence}".encode()).hexdigest()[:32]
+def chunk_id(root: str, source: str, content_hash: str, occurrence: int) -> str:
+    """A stable id: the same chunk text in the same document keeps its id across ingests."""
+    document = f"{root}\x00{source}" if root else source
+    return hashlib.sha256(f"{document}\x00{content_hash}\x00{occurrence}".encode()).hexdigest()[:32]
 
 
-def read_document(found: FoundFile, max_bytes: int, max_pages: int) -> Document:
+def read_document(path: Path, max_bytes: int, max_pages: int) -> Document:
     """The document in a file; raises `Unreadable` with the reason it cannot be indexed."""
-    reader = reader_for(found.path)
+    reader = reader_for(path)
     if reader is None:
-        raise Unreadable(f"unsupported file type {found.path.suffix or '(none)'}")
+        raise Unreadable(f"unsupported file type {path.suffix.lower() or '(none)'}")
     try:
-        if found.path.stat().st_size > max_bytes:
-            raise Unreadable(f"larger than the {max_bytes // (1024 * 1024)} MB limit (MAX_FILE_MB)")
-        data = found.path.read_bytes()
+        if path.stat().st_size > max_bytes:
+            limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes / 2**10:g} KB"
+            raise Unreadable(f"larger than the {limit} limit (MAX_FILE_MB)")
+        data = path.read_bytes()
     except OSError as exc:
         raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
     return reader.read(data, max_pages)
@@ -77,151 +99,262 @@ async def ingest_documents(
     prune: bool = False,
     progress: ProgressFn | None = None,
 ) -> IngestResult:
-    """Ingest files, folders and globs into a collection (created on first use).
+    """Ingest files, folders and globs into a collection.
 
     With `prune`, chunks of files that are gone from the named folders are removed too.
     """
     started = time.perf_counter()
     name = check_collection_name(collection or services.collection)
-    found = await anyio.to_thread.run_sync(collect, paths, services.roots)
-    files, skipped = found.files, found.skipped
-    embedder = services.embedder
-    await embedder.warm_up()
-    info = await services.store.ensure(name, embedder.name, embedder.dim)
-    totals = {"files": 0, "added": 0, "unchanged": 0, "removed": 0}
-    done = 0
-
-    async def report(message: str) -> None:
-        if progress is not None:
-            await progress(done, len(files), message)
-
-    await report(f"found {len(files)} files")
-    send, receive = anyio.create_memory_object_stream[_Batch](max_buffer_size=1)
-
-    async def write() -> None:
-        nonlocal done
-        async with receive:
-            async for batch in receive:
-                await services.store.upsert(name, batch.rows)
-                await services.store.delete_ids(name, batch.delete)
-                totals["files"] += batch.indexed
-                totals["added"] += batch.added
-                totals["unchanged"] += batch.unchanged
-                totals["removed"] += len(batch.delete)
-                done += batch.processed
-                await report(f"{done}/{len(files)} files, {totals['added']} chunks added")
-
-    with first_error():
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(write)
-            async with send:
-                for at in range(0, len(files), FILES_PER_BATCH):
-                    await send.send(await _prepare(services, info, files[at : at + FILES_PER_BATCH], skipped))
+    found = await anyio.to_thread.run_sync(collect, paths, services.roots, anyio.from_thread.check_cancelled)
+    items = [_file_item(f, services) for f in found.files]
+    run = _Run(services, name, found.skipped, progress)
+    await run.index(items)
     if prune:
-        totals["removed"] += await _prune(services, name, found.folders, {f.source for f in files})
-    if totals["added"] or totals["removed"]:
-        await services.store.flush(name)
-    return IngestResult(
-        collection=name,
-        files=totals["files"],
-        chunks_added=totals["added"],
-        chunks_unchanged=totals["unchanged"],
-        chunks_removed=totals["removed"],
-        skipped=skipped,
-        seconds=round(time.perf_counter() - started, 3),
-    )
+        await run.prune(found.folders, {(str(f.root), f.source) for f in found.files})
+    return await run.result(started, found.found)
 
 
-async def _prune(services: Services, name: str, folders: list[str], present: set[str]) -> int:
-    """Delete the chunks of sources inside `folders` whose files were not found; the count removed."""
-    gone: dict[str, int] = {}
-    for folder in folders:
-        stored = await services.store.sources(name, folder)
-        gone.update({source: n for source, n in stored.items() if source not in present})
-    await services.store.delete_sources(name, sorted(gone))
-    return sum(gone.values())
+async def ingest_text(
+    services: Services,
+    text: str,
+    source: str,
+    *,
+    title: str | None = None,
+    collection: str | None = None,
+) -> IngestResult:
+    """Store a text (a note, a fetched page, a summary) under a name of the caller's choosing, chunked like
+    Markdown; the same name with the same text changes nothing, with a new text replaces the old."""
+    started = time.perf_counter()
+    name = check_collection_name(collection or services.collection)
+    source = _check_source(source)
+    if not isinstance(text, str) or not text.strip():
+        raise UserError("The text is empty: give the text to store")
+    if len(text) > MAX_TEXT_CHARS:
+        raise UserError(f"The text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} (store it in parts)")
+
+    def read() -> Document:
+        doc = parse_markdown(text)
+        return doc if not title else Document(doc.text, title.strip() or doc.title, doc.sections, doc.pages)
+
+    run = _Run(services, name, [], None)
+    await run.index([_Item("", source, source, read)])
+    return await run.result(started, 1)
 
 
-def _read(files: list[FoundFile], max_bytes: int, max_pages: int) -> list[Document | str]:
-    """Each file's document, or the reason it cannot be indexed."""
+def _check_source(source: str) -> str:
+    if not isinstance(source, str) or not source.strip():
+        raise UserError("Give the text a `source` name, such as notes/meeting-2026-12-01.md")
+    source = source.strip()
+    if any(ord(c) < 32 or ord(c) == 127 for c in source):
+        raise UserError("The source name may not contain control characters (newlines, tabs)")
+    if len(source.encode()) > SOURCE_MAX:
+        raise UserError(f"The source name is longer than {SOURCE_MAX} bytes")
+    return source
+
+
+def _file_item(found: FoundFile, services: Services) -> _Item:
+    return _Item(
+        str(found.root), found.source, str(found.path),
+        lambda: read_document(found.path, services.max_file_bytes, services.max_pages),
+    )  # fmt: skip
+
+
+class _Run:
+    """One ingest call: the collection (created when the first rows are ready), the running totals, the skips."""
+
+    def __init__(self, services: Services, name: str, skipped: list[SkippedFile], progress: ProgressFn | None) -> None:
+        self.services, self.name, self.skipped, self.progress = services, name, skipped, progress
+        self.info: CollectionInfo | None = None
+        self.files = self.added = self.unchanged = self.removed = self.done = 0
+
+    async def index(self, items: list[_Item]) -> None:
+        embedder = self.services.embedder
+        await embedder.warm_up()
+        self.info = await self.services.store.info(self.name)
+        if self.info is not None:
+            self.info.check_embedder(embedder.name, embedder.dim)
+        await self._report(len(items), f"found {len(items)} files")
+        send, receive = anyio.create_memory_object_stream[_Batch](max_buffer_size=1)
+
+        async def write() -> None:
+            async with receive:
+                async for batch in receive:
+                    await self._write(batch)
+                    await self._report(len(items), f"{self.done}/{len(items)} files, {self.added} chunks added")
+
+        with first_error():
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(write)
+                async with send:
+                    for at in range(0, len(items), FILES_PER_BATCH):
+                        await send.send(await self._prepare(items[at : at + FILES_PER_BATCH]))
+        if self.info is not None and (self.added or self.removed):
+            await self.services.store.flush(self.name)
+
+    async def prune(self, folders: list[tuple[Path, str]], present: set[DocKey]) -> None:
+        """Delete the chunks of documents inside `folders` (each under its own root) whose files were not found."""
+        if self.info is None:
+            return
+        gone: dict[DocKey, int] = {}
+        for root, folder in folders:
+            stored = await self.services.store.sources(self.name, folder, root=str(root))
+            if self._has_root:
+                gone.update({key: n for key, n in stored.items() if key[0] == str(root) and key not in present})
+            else:  # older collections: documents are told apart by source alone
+                gone.update({key: n for key, n in stored.items() if key[1] not in {s for _, s in present}})
+        if gone:
+            await self.services.store.delete_documents(self.name, sorted(gone))
+            await self.services.store.flush(self.name)
+            self.removed += sum(gone.values())
+
+    async def result(self, started: float, found: int) -> IngestResult:
+        by_reason = Counter(s.reason for s in self.skipped)
+        return IngestResult(
+            collection=self.name,
+            summary=self._summary(found, by_reason),
+            files=self.files,
+            chunks_added=self.added,
+            chunks_unchanged=self.unchanged,
+            chunks_removed=self.removed,
+            skipped=self.skipped[:MAX_SKIPPED_LISTED],
+            skipped_by_reason=dict(by_reason.most_common()),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _summary(self, found: int, by_reason: Counter[str]) -> str:
+        done = (
+            f"{self.files} document(s) in {self.name}: {self.added} chunks added, {self.unchanged} unchanged, "
+            f"{self.removed} removed"
+        )
+        if by_reason:
+            reasons = "; ".join(f"{n} {reason}" for reason, n in by_reason.most_common(5))
+            more = f"; and {len(by_reason) - 5} other reasons" if len(by_reason) > 5 else ""
+            done += f". Skipped {sum(by_reason.values())} file(s): {reasons}{more}"
+            if any(r.startswith("unsupported file type") for r in by_reason):
+                done += f" (readable types: {', '.join(supported_suffixes())})"
+        if found and not self.files:
+            done = f"Found {found} file(s) but could index none. " + done
+        elif not found and not self.files and not self.removed:
+            done = "Found no file this server can read. " + done
+        return done
+
+    async def _report(self, total: int, message: str) -> None:
+        if self.progress is not None:
+            await self.progress(self.done, total, message)
+
+    async def _write(self, batch: _Batch) -> None:
+        store = self.services.store
+        if batch.rows:
+            await store.upsert(self.name, batch.rows)
+        if batch.delete:
+            await store.delete_ids(self.name, batch.delete)
+        self.files += batch.indexed
+        self.added += batch.added
+        self.unchanged += batch.unchanged
+        self.removed += len(batch.delete)
+        self.done += batch.processed
+
+    async def _prepare(self, items: list[_Item]) -> _Batch:
+        """Read, chunk and diff a batch of documents against what is stored; embed only new chunks."""
+        docs = await anyio.to_thread.run_sync(_read_all, items)
+        stored = await self._stored(items)
+        to_embed: list[tuple[ChunkRow, str, str]] = []  # row, chunk text to embed, section heading to embed
+        to_move: list[ChunkRow] = []  # unchanged chunks whose place in the document changed
+        keep: set[str] = set()
+        unchanged = indexed = 0
+        for item, doc in zip(items, docs, strict=True):
+            chunks = [] if isinstance(doc, str) else chunk_document(doc)
+            if isinstance(doc, str) or not chunks:
+                self.skipped.append(SkippedFile(path=item.shown, reason=doc if isinstance(doc, str) else "no text to index"))
+                continue
+            indexed += 1
+            old = {ref.id: ref for ref in stored.get((item.root, item.source), [])}
+            seen: Counter[str] = Counter()
+            for chunk in chunks:
+                row = ChunkRow(
+                    id=chunk_id(item.root if self._has_root else "", item.source, chunk.content_hash, seen[chunk.content_hash]),
+                    source=item.source,
+                    root=item.root,
+                    title=clip(doc.title or "", TITLE_MAX),
+                    headings=list(chunk.headings),
+                    text=chunk.text,
+                    chunk_index=chunk.index,
+                    content_hash=chunk.content_hash,
+                    page_start=chunk.page_start,
+                    page_end=chunk.page_end,
+                )
+                seen[chunk.content_hash] += 1
+                keep.add(row.id)
+                previous = old.get(row.id)
+                if previous is None:
+                    to_embed.append((row, embedding_text(chunk, doc.title), heading_text(chunk, doc.title, item.source)))
+                else:
+                    unchanged += 1
+                    if (previous.chunk_index, previous.page_start, previous.page_end) != (
+                        row.chunk_index,
+                        row.page_start,
+                        row.page_end,
+                    ):
+                        to_move.append(row)
+        rows = await self._embed(to_embed) + await self._carry_vectors(to_move)
+        delete = [ref.id for item in items for ref in stored.get((item.root, item.source), []) if ref.id not in keep]
+        return _Batch(rows, delete, len(to_embed), unchanged, indexed, len(items))
+
+    @property
+    def _has_root(self) -> bool:
+        """Whether documents are told apart by root too (collections made before roots were recorded are not)."""
+        return self.info is None or "root" in self.info.fields
+
+    async def _stored(self, items: list[_Item]) -> dict[DocKey, list[ChunkRef]]:
+        """What is stored of these documents, by (root, source)."""
+        if self.info is None:
+            return {}
+        refs = await self.services.store.existing(self.name, sorted({item.source for item in items}))
+        wanted = {(item.root if self._has_root else "", item.source) for item in items}
+        stored: dict[DocKey, list[ChunkRef]] = {}
+        for source_refs in refs.values():
+            for ref in source_refs:
+                if (ref.root, ref.source) in wanted:
+                    stored.setdefault((ref.root, ref.source), []).append(ref)
+        if not self._has_root:  # older collections: one document per source, whatever its root
+            stored = {(item.root, item.source): stored.get(("", item.source), []) for item in items}
+        return stored
+
+    async def _embed(self, to_embed: list[tuple[ChunkRow, str, str]]) -> list[ChunkRow]:
+        """Vectors for new chunks: their texts and (where the collection keeps them) section headings, in one call;
+        the collection is made here when it does not exist yet."""
+        if not to_embed:
+            return []
+        embedder = self.services.embedder
+        if self.info is None:
+            self.info = await self.services.store.ensure(self.name, embedder.name, embedder.dim)
+        texts = [text for _, text, _ in to_embed]
+        if self.info.heading_vectors:
+            texts += [heading for _, _, heading in to_embed]
+        vectors = await embedder.embed_documents(texts)
+        n = len(to_embed)
+        for i, (row, _, _) in enumerate(to_embed):
+            row.vector = vectors[i]
+            if self.info.heading_vectors:
+                row.heading_vector = vectors[n + i]
+        return [row for row, _, _ in to_embed]
+
+    async def _carry_vectors(self, rows: list[ChunkRow]) -> list[ChunkRow]:
+        """Moved chunks keep their stored vectors (upsert rewrites the whole row)."""
+        if not rows or self.info is None:
+            return []
+        stored = await self.services.store.fetch(self.name, [r.id for r in rows], vectors=self.info.vector_fields)
+        for row in rows:
+            row.vector, row.heading_vector = stored[row.id].vector, stored[row.id].heading_vector
+        return rows
+
+
+def _read_all(items: list[_Item]) -> list[Document | str]:
+    """Each item's document, or the reason it cannot be indexed."""
     docs: list[Document | str] = []
-    for found in files:
+    for item in items:
         try:
-            docs.append(read_document(found, max_bytes, max_pages))
+            docs.append(item.read())
         except Unreadable as exc:
             docs.append(str(exc))
     return docs
-
-
-async def _prepare(services: Services, info: CollectionInfo, files: list[FoundFile], skipped: list[SkippedFile]) -> _Batch:
-    """Read, chunk and diff a batch of files against what is stored; embed only new chunks."""
-    docs = await anyio.to_thread.run_sync(_read, files, services.max_file_bytes, services.max_pages)
-    stored = await services.store.existing(info.name, [f.source for f in files])
-    to_embed: list[tuple[ChunkRow, str, str]] = []  # row, chunk text to embed, section heading to embed
-    to_move: list[ChunkRow] = []  # unchanged chunks whose position in the file changed
-    keep: set[str] = set()
-    unchanged = indexed = 0
-    for found, doc in zip(files, docs, strict=True):
-        chunks = [] if isinstance(doc, str) else chunk_document(doc)
-        if isinstance(doc, str) or not chunks or len(found.source.encode()) > SOURCE_MAX:
-            reason = doc if isinstance(doc, str) else ("no text to index" if not chunks else "path too long")
-            skipped.append(SkippedFile(path=str(found.path), reason=reason))
-            continue
-        indexed += 1
-        old = {ref.id: ref for ref in stored.get(found.source, [])}
-        seen: dict[str, int] = {}
-        for chunk in chunks:
-            occurrence = seen.get(chunk.content_hash, 0)
-            seen[chunk.content_hash] = occurrence + 1
-            row = ChunkRow(
-                id=chunk_id(found.source, chunk.content_hash, occurrence),
-                source=found.source,
-                title=clip(doc.title or "", TITLE_MAX),
-                headings=list(chunk.headings),
-                text=chunk.text,
-                chunk_index=chunk.index,
-                content_hash=chunk.content_hash,
-                page_start=chunk.page_start,
-                page_end=chunk.page_end,
-            )
-            keep.add(row.id)
-            previous = old.get(row.id)
-            if previous is None:
-                to_embed.append((row, embedding_text(chunk, doc.title), heading_text(chunk, doc.title, found.source)))
-            else:
-                unchanged += 1
-                if (previous.chunk_index, previous.page_start, previous.page_end) != (
-                    chunk.index,
-                    chunk.page_start,
-                    chunk.page_end,
-                ):
-                    to_move.append(row)
-    rows = await _embed(services, info, to_embed) + await _carry_vectors(services, info, to_move)
-    delete = [ref.id for f in files for ref in stored.get(f.source, []) if ref.id not in keep]
-    return _Batch(rows, delete, len(to_embed), unchanged, indexed, len(files))
-
-
-async def _embed(services: Services, info: CollectionInfo, to_embed: list[tuple[ChunkRow, str, str]]) -> list[ChunkRow]:
-    """Vectors for new chunks: their texts and (where the collection keeps them) section headings, in one call."""
-    if not to_embed:
-        return []
-    texts = [text for _, text, _ in to_embed]
-    if info.heading_vectors:
-        texts += [heading for _, _, heading in to_embed]
-    vectors = await services.embedder.embed_documents(texts)
-    n = len(to_embed)
-    for i, (row, _, _) in enumerate(to_embed):
-        row.vector = vectors[i]
-        if info.heading_vectors:
-            row.heading_vector = vectors[n + i]
-    return [row for row, _, _ in to_embed]
-
-
-async def _carry_vectors(services: Services, info: CollectionInfo, rows: list[ChunkRow]) -> list[ChunkRow]:
-    """Moved chunks keep their stored vectors (upsert rewrites the whole row)."""
-    if not rows:
-        return []
-    stored = await services.store.fetch(info.name, [r.id for r in rows], vectors=info.vector_fields)
-    for row in rows:
-        row.vector, row.heading_vector = stored[row.id].vector, stored[row.id].heading_vector
-    return rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tools.errors import UserError
 from tools.search import open_collection
@@ -16,6 +16,7 @@ MAX_LISTED = 1000
 class SourceCount(BaseModel):
     source: str
     chunks: int
+    root: str = Field("", description='The ingest root the file came from ("" for text stored by name)')
 
 
 class CollectionReport(BaseModel):
@@ -45,7 +46,7 @@ async def describe_collection(
         raise UserError(f"limit must be from 1 to {MAX_LISTED}, not {limit}")
     info = await open_collection(services, collection)
     counts = await services.store.sources(info.name)
-    matching = sorted(s for s in counts if source is None or matches(s, source))
+    matching = sorted((key for key in counts if source is None or matches(key[1], source)), key=lambda k: (k[1], k[0]))
     return CollectionReport(
         collection=info.name,
         embedder=info.embedder,
@@ -53,7 +54,7 @@ async def describe_collection(
         hybrid=info.hybrid,
         chunks=sum(counts.values()),
         sources=len(counts),
-        listed=[SourceCount(source=s, chunks=counts[s]) for s in matching[:limit]],
+        listed=[SourceCount(source=s, root=root, chunks=counts[root, s]) for root, s in matching[:limit]],
         collections=await services.store.collections(),
     )
 
@@ -64,9 +65,13 @@ async def delete_documents(services: Services, sources: list[str], *, collection
         raise UserError("Give the sources to delete: stored source names or globs (see describe_collection)")
     info = await open_collection(services, collection)
     counts = await services.store.sources(info.name)
-    doomed = sorted(s for s in counts if any(matches(s, pattern) for pattern in sources))
+    doomed = sorted(key for key in counts if any(matches(key[1], pattern) for pattern in sources))
     if not doomed:
         raise UserError(f"No source in {info.name!r} matches {sources!r}; describe_collection lists them")
-    await services.store.delete_sources(info.name, doomed)
+    await services.store.delete_documents(info.name, doomed)
     await services.store.flush(info.name)
-    return DeleteResult(collection=info.name, sources_removed=doomed, chunks_removed=sum(counts[s] for s in doomed))
+    return DeleteResult(
+        collection=info.name,
+        sources_removed=sorted({source for _, source in doomed}),
+        chunks_removed=sum(counts[key] for key in doomed),
+    )

@@ -33,7 +33,8 @@ class ChunkRow:
     """One stored chunk: made by ingest, written by the store, read back by search."""
 
     id: str
-    source: str
+    source: str  # the file's path relative to `root`
+    root: str  # the ingest root (absolute) the file came from; "" for text stored by name and older collections
     title: str
     headings: list[str]
     text: str
@@ -46,8 +47,11 @@ class ChunkRow:
 
 
 VECTOR_FIELDS = ("vector", "heading_vector")
-# Collections made by earlier versions lack the fields added since (pages); rows read back from them get defaults.
+# Collections made by earlier versions lack the fields added since (root, pages); rows read back from them get defaults.
 ALL_FIELDS = frozenset(f.name for f in fields(ChunkRow))
+
+
+DocKey = tuple[str, str]  # a stored document: (root, source)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class ChunkRef:
     source: str
     content_hash: str
     chunk_index: int
+    root: str = ""
     page_start: int = 0
     page_end: int = 0
 
@@ -141,6 +146,7 @@ def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any
     analyzer = {"enable_analyzer": True, "analyzer_params": BM25_ANALYZER} if full else {}
     schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX, **analyzer)
     schema.add_field("source", DataType.VARCHAR, max_length=SOURCE_MAX)
+    schema.add_field("root", DataType.VARCHAR, max_length=SOURCE_MAX)
     schema.add_field("title", DataType.VARCHAR, max_length=TITLE_MAX)
     schema.add_field("headings", DataType.JSON)
     schema.add_field("chunk_index", DataType.INT64)
@@ -179,6 +185,7 @@ def from_entity(chunk_id: str, entity: dict[str, Any]) -> ChunkRow:
     return ChunkRow(
         id=chunk_id,
         source=entity.get("source", ""),
+        root=entity.get("root") or "",
         title=entity.get("title", ""),
         headings=list(headings),
         text=entity.get("text", ""),

@@ -19,6 +19,7 @@ from tools.store.schema import (
     ChunkRef,
     ChunkRow,
     CollectionInfo,
+    DocKey,
     check_collection_name,
     create_schema,
     from_entity,
@@ -156,15 +157,22 @@ class Store:
             iterator.close()
         return rows
 
-    async def sources(self, name: str, prefix: str = "") -> dict[str, int]:
-        """Chunk counts per source, for every source inside a folder ("" for all)."""
+    async def sources(self, name: str, prefix: str = "", root: str | None = None) -> dict[DocKey, int]:
+        """Chunk counts per document (root, source), for every source inside a folder ("" for all), under one
+        root or all."""
         base = prefix.rstrip("/") + "/" if prefix else ""
-        expr = filters.like("source", base + "*")[0] if base else ""
-        rows = await self.connection.run(self._query_all, name, expr, ["source"])
-        counts: dict[str, int] = {}
+        has_root = "root" in self._info[name].fields
+        terms = [filters.like("source", base + "*")[0]] if base else []
+        if root is not None and has_root:
+            terms.append(f"root == {filters.quote(root)}")
+        rows = await self.connection.run(
+            self._query_all, name, " and ".join(terms), ["source", "root"] if has_root else ["source"]
+        )
+        counts: dict[DocKey, int] = {}
         for row in rows:
             if row["source"].startswith(base):  # `like` may match a superset (see filters)
-                counts[row["source"]] = counts.get(row["source"], 0) + 1
+                key = (row.get("root") or "", row["source"])
+                counts[key] = counts.get(key, 0) + 1
         return counts
 
     async def fetch(self, name: str, ids: list[str], vectors: list[str] | None = None) -> dict[str, ChunkRow]:
@@ -187,11 +195,17 @@ class Store:
         if ids:
             await self.connection.run(lambda client: client.delete(name, filter=filters.is_in("id", ids)))
 
-    async def delete_sources(self, name: str, sources: list[str]) -> None:
-        """Remove every chunk of these sources."""
-        for at in range(0, len(sources), DELETE_BATCH):
-            expr = filters.is_in("source", sources[at : at + DELETE_BATCH])
-            await self.connection.run(lambda client, expr=expr: client.delete(name, filter=expr))
+    async def delete_documents(self, name: str, documents: list[DocKey]) -> None:
+        """Remove every chunk of these documents (root, source)."""
+        has_root = "root" in self._info[name].fields
+        by_root: dict[str, list[str]] = {}
+        for root, source in documents:
+            by_root.setdefault(root if has_root else "", []).append(source)
+        for root, sources in by_root.items():
+            for at in range(0, len(sources), DELETE_BATCH):
+                expr = filters.is_in("source", sources[at : at + DELETE_BATCH])
+                expr += f" and root == {filters.quote(root)}" if has_root else ""
+                await self.connection.run(lambda client, expr=expr: client.delete(name, filter=expr))
 
     async def flush(self, name: str) -> None:
         """Seal new rows so searches use the index (Milvus Lite scans unflushed rows slowly)."""
