@@ -88,6 +88,28 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             return result
 
         @mcp.tool(
+            title="Store a text",
+            annotations=ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+            ),
+        )
+        async def ingest_text(
+            text: Annotated[str, Field(description="The text to store: Markdown or plain text")],
+            source: Annotated[
+                str,
+                Field(
+                    description="The name to store it under, e.g. notes/meeting-2026-12-01.md; the same name with "
+                    "a new text replaces the old one"
+                ),
+            ],
+            title: Annotated[str | None, Field(description="Its title; default: its first # heading")] = None,
+            collection: Collection = None,
+        ) -> ingest.IngestResult:
+            """Store a note, a page you fetched or a summary you wrote, so later searches find it; chunked by its
+            Markdown headings. Storing the same text under the same name again changes nothing."""
+            return await _answer(ingest.ingest_text(services, text, source, title=title, collection=collection))
+
+        @mcp.tool(
             title="Delete documents",
             annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
         )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import get_args
 
 import anyio
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, Field, PrivateAttr
 
 from tools import defaults
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
+from tools.readers import reader_for
 from tools.services import Services
 from tools.store import CollectionInfo, Hit, check_collection_name
 
@@ -35,6 +37,21 @@ class SearchHit(BaseModel):
     headings: list[str]
     text: str
     chunk_id: str
+    title: str = Field("", description="The document's title, where it has one")
+    page_start: int = Field(0, description="First page (or slide) the chunk is on; 0 where the format has no pages")
+    page_end: int = Field(0, description="Last page (or slide) the chunk is on")
+    citation: str = Field(description="How to cite the chunk's place: the source, and its page or slide where known")
+
+
+def citation(source: str, page_start: int, page_end: int) -> str:
+    """`manual.pdf p. 12`, `manual.pdf pp. 12-13`, `deck.pptx slide 3`, or the source alone."""
+    if not page_start:
+        return source
+    reader = reader_for(Path(source))
+    label = reader.page_label if reader is not None else "p."
+    if page_end <= page_start:
+        return f"{source} {label} {page_start}"
+    return f"{source} {'pp.' if label == 'p.' else label + 's'} {page_start}-{page_end}"
 
 
 class SearchResponse(BaseModel):
@@ -165,14 +182,18 @@ async def _hybrid(
 
 
 def _shape(rank: int, hit: Hit) -> SearchHit:
-    assert hit.row is not None
-    headings = hit.row.headings
+    row = hit.row
+    assert row is not None
     return SearchHit(
         rank=rank,
         score=round(hit.score, 4),
-        source=hit.row.source,
-        heading=headings[-1] if headings else "",
-        headings=headings,
-        text=hit.row.text,
+        source=row.source,
+        heading=row.headings[-1] if row.headings else "",
+        headings=row.headings,
+        text=row.text,
         chunk_id=hit.chunk_id,
+        title=row.title,
+        page_start=row.page_start,
+        page_end=row.page_end,
+        citation=citation(row.source, row.page_start, row.page_end),
     )
