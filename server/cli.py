@@ -160,6 +160,11 @@ async def _info(args: argparse.Namespace, services: Services) -> None:
         table.add_row(item.source, str(item.chunks))
     console.print(table)
     console.print(f"collections: {', '.join(report.collections)}")
+    if report.engine is not None:
+        engine = report.engine
+        how = "started by this process" if engine.started_here else "joined (another process started it)"
+        shared = "" if engine.processes is None else f"; processes sharing it: {engine.processes}"
+        console.print(f"Milvus Lite engine pid {engine.pid}: {how}{shared}")
 
 
 async def _delete(args: argparse.Namespace, services: Services) -> None:

@@ -258,15 +258,19 @@ async def test_killed_mid_ingest_then_the_same_ingest_converges(docs: Path, tmp_
 
 
 @pytest.mark.slow
-async def test_second_process_on_the_same_lite_file_gets_a_clear_error(docs: Path, tmp_path: Path) -> None:
+async def test_second_process_on_the_same_lite_file_shares_it(docs: Path, tmp_path: Path) -> None:
     env = _env(tmp_path, docs)
     async with stdio_session(env) as first:
         await first.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq/product_faq.md"]})
+        expected = payload(await first.call_tool("search_milvus_docs", {"query": QUESTION}))["results"]
         async with stdio_session(env) as second:
-            result = await second.call_tool("search_milvus_docs", {"query": QUESTION})
-            assert result.is_error and "already open in another process" in result.content[0].text
-            assert str(tmp_path / "r.db") in result.content[0].text
+            found = payload(await second.call_tool("search_milvus_docs", {"query": QUESTION}))["results"]
+            assert [h["chunk_id"] for h in found] == [h["chunk_id"] for h in expected]
+            engine = payload(await second.call_tool("describe_collection", {}))["engine"]
+            assert engine["started_here"] is False and engine["processes"] == 2
         assert not (await first.call_tool("search_milvus_docs", {"query": QUESTION})).is_error
+        engine = payload(await first.call_tool("describe_collection", {}))["engine"]
+        assert engine["started_here"] is True and engine["processes"] == 1
 
 
 @pytest.mark.slow

@@ -62,7 +62,9 @@ async def test_round_trip_and_reopen(tmp_path: Path) -> None:
     reopened.close()
 
 
-async def test_second_process_gets_a_clear_error(tmp_path: Path) -> None:
+async def test_a_plain_client_holding_the_file_is_refused_and_our_processes_share_it(tmp_path: Path) -> None:
+    """A plain milvus-lite client (another program) owns its engine: ours refuses the file, clearly. Once it is gone,
+    a second process of ours shares the file with this one."""
     import subprocess
     import sys
 
@@ -81,10 +83,31 @@ async def test_second_process_gets_a_clear_error(tmp_path: Path) -> None:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
         with pytest.raises(UserError, match="already open in another process") as err:
             await Store(str(path)).connect()
-        assert str(path) in str(err.value)
+        assert str(path) in str(err.value) and str(holder.pid) in str(err.value)
     finally:
         holder.kill()
         holder.wait()
+
+    store = Store(str(path))
+    await store.ensure("docs", "toy", DIM)
+    other = (
+        "import asyncio; from tools.store import Store\n"
+        "async def main():\n"
+        f"    store = Store({str(path)!r})\n"
+        "    await store.ensure('theirs', 'toy', 4)\n"
+        "    print(await store.collections(), store.connection.engine_status().started_here)\n"
+        "    store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", other], capture_output=True, text=True, timeout=60, cwd=Path(__file__).parent.parent
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['docs',", "'theirs']", "False"]  # it joined this process's engine
+    assert await store.collections() == ["docs", "theirs"]  # and what it made is seen here
+    status = store.connection.engine_status()
+    assert status is not None and status.started_here and status.processes == 1
+    store.close()
 
 
 def test_quote_escapes_and_refuses_control_characters() -> None:

@@ -19,6 +19,14 @@ class SourceCount(BaseModel):
     root: str = Field("", description='The ingest root the file came from ("" for text stored by name)')
 
 
+class EngineReport(BaseModel):
+    """The Milvus Lite engine behind the file: one per file, shared by every process of ours that opens it."""
+
+    pid: int
+    started_here: bool = Field(description="This process started the engine; false: it joined one another process started")
+    processes: int | None = Field(description="Processes sharing the engine, this one included (null: unknown)")
+
+
 class CollectionReport(BaseModel):
     """What a collection holds and what built it."""
 
@@ -30,6 +38,7 @@ class CollectionReport(BaseModel):
     sources: int
     listed: list[SourceCount]
     collections: list[str]
+    engine: EngineReport | None = Field(None, description="The shared Milvus Lite engine (null on a Milvus server)")
 
 
 class DeleteResult(BaseModel):
@@ -56,7 +65,15 @@ async def describe_collection(
         sources=len(counts),
         listed=[SourceCount(source=s, root=root, chunks=counts[root, s]) for root, s in matching[:limit]],
         collections=await services.store.collections(),
+        engine=_engine(services),
     )
+
+
+def _engine(services: Services) -> EngineReport | None:
+    status = services.store.connection.engine_status()
+    if status is None:
+        return None
+    return EngineReport(pid=status.pid, started_here=status.started_here, processes=status.processes)
 
 
 async def delete_documents(services: Services, sources: list[str], *, collection: str | None = None) -> DeleteResult:
