@@ -6,6 +6,8 @@ is an exact slice of `Document.text`, whatever the format.
 
 from __future__ import annotations
 
+import codecs
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -50,11 +52,109 @@ class Reader(ABC):
         more than `max_pages` pages (formats without pages ignore the limit)."""
 
 
-def decode_text(data: bytes) -> str:
-    """UTF-8 text, with or without a byte-order mark."""
-    if b"\x00" in data[:8192]:
-        raise Unreadable("binary file, not text")
+_BOMS = (  # UTF-32 before UTF-16: the UTF-32-LE mark starts with the UTF-16-LE one
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]+)""", re.IGNORECASE)
+# Browsers decode pages labelled Latin-1 or ASCII as windows-1252 (WHATWG Encoding), and so do we.
+_WHATWG = {"iso-8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252"}
+# What Western European text in cp1252 / Latin-1 holds besides ASCII: accented letters and typographic marks.
+_WESTERN = re.compile("[\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0152\u0153\u0160\u0161\u0178\u017d\u017e]")
+_WESTERN_MARKS = set(
+    "\u00a0\u00a1\u00a2\u00a3\u00a5\u00a7\u00a9\u00aa\u00ab\u00ae\u00b0\u00b1\u00b2\u00b3\u00b4\u00b5"
+    "\u00b7\u00ba\u00bb\u00bc\u00bd\u00be\u00bf\u00d7\u00f7\u2013\u2014\u2018\u2019\u201a\u201c"
+    "\u201d\u201e\u2022\u2026\u20ac\u2122"
+)
+_ASCII_LETTER = re.compile("[A-Za-z]")
+_SAMPLE = 65536
+
+
+def decode_text(data: bytes, html: bool = False) -> str:
+    """Text in any common encoding: a byte-order mark (UTF-8, UTF-16, UTF-32), an HTML page's `<meta charset>`,
+    UTF-8, UTF-16 without a mark (told by its NUL bytes), Western European cp1252 / Latin-1, else what
+    charset-normalizer finds. UTF-8 input decodes exactly as `data.decode("utf-8-sig")`."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return _decode(data[len(bom) :], name)
+    if html and (declared := _declared_charset(data[:4096])):
+        try:
+            return data.decode(declared)
+        except UnicodeDecodeError:
+            pass  # mislabelled: find the encoding as for any text
+    head = data[:8192]
+    if b"\x00" in head:
+        return _decode(data, _utf16_by_nuls(head))
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if (western := _as_western(data)) is not None:
+        return western
+    return _detected(data)
+
+
+def _decode(data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise Unreadable(f"not UTF-8 text (invalid byte at offset {exc.start})") from None
+        raise Unreadable(f"not {encoding.upper()} text (invalid bytes at offset {exc.start})") from None
+
+
+def _declared_charset(head: bytes) -> str | None:
+    match = _META_CHARSET.search(head)
+    if not match:
+        return None
+    name = match.group(1).decode("ascii").lower()
+    name = _WHATWG.get(name, name)
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return None
+    return name
+
+
+def _utf16_by_nuls(sample: bytes) -> str:
+    """UTF-16 without a byte-order mark: mostly-ASCII text has a NUL in every other byte."""
+    half = len(sample) // 2
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if half >= 8 and odd > 0.3 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if half >= 8 and even > 0.3 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    raise Unreadable("binary file, not text")
+
+
+def _as_western(data: bytes) -> str | None:
+    """cp1252 (a superset of Latin-1's printable range) when it reads as Western European text: every non-ASCII
+    character an accented letter or a typographic mark, and most letters plain ASCII. A Cyrillic or Greek
+    single-byte text decodes to accented letters only, so it fails the second test and goes to the detector."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
+    sample = text[:_SAMPLE]
+    accented = len(_WESTERN.findall(sample))
+    other = sum(1 for c in sample if ord(c) > 127 and c not in _WESTERN_MARKS) - accented
+    if other or accented > 0.4 * (accented + len(_ASCII_LETTER.findall(sample))):
+        return None
+    return text
+
+
+def _detected(data: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        raise Unreadable("not text in any encoding known here (binary?)")
+    best = matches[0]
+    # charset-normalizer often ranks a Central European or Baltic code page first for Western text that
+    # cp1252 reads as well; prefer cp1252 (what browsers assume) when it is about as clean.
+    for match in matches:
+        if match.encoding == "cp1252" and match.chaos <= best.chaos + 0.05:
+            best = match
+            break
+    return str(best)

@@ -1,4 +1,4 @@
-"""Plain text: one section, split by the chunker at paragraph, line or word breaks."""
+"""Plain text in any common encoding: one section, split by the chunker at paragraph, line or word breaks."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from tools.readers.base import Document, Reader, Section, decode_text
 
 
 class TextReader(Reader):
-    suffixes = (".txt", ".text", ".rst")
+    suffixes = (".txt", ".text")
 
     def read(self, data: bytes, max_pages: int) -> Document:
         text = decode_text(data)

@@ -1,0 +1,156 @@
+"""HTML (.html, .htm), on lxml.html (BSD; libxml2's forgiving HTML parser): the main content only, `h1`-`h6` as
+the heading path, `<title>` as the title.
+
+The main content is the page's one `<main>` (or `role="main"`), else its one `<article>`, else `<body>`. Inside
+it, what is not content is dropped: scripts, styles, navigation, asides, forms, hidden elements, and elements
+whose class marks a cookie banner, breadcrumbs, a table of contents or a sidebar; `<header>` and `<footer>`
+too when the content is the whole body (an article's own header holds its title). Paragraphs and other blocks
+are separated by blank lines, list items are lines starting with "- ", tables are a row a line with cells
+joined by " | ", and `<pre>` keeps its line breaks and indentation.
+
+The encoding: a byte-order mark, else the page's `<meta charset>`, else as for plain text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import lxml.html  # type: ignore[import-untyped]
+from lxml import etree
+
+from tools.readers.base import Document, Reader, decode_text
+from tools.readers.build import DocumentBuilder, one_line
+
+_DROP = {
+    "script", "style", "noscript", "template", "svg", "canvas", "iframe", "object", "embed", "nav", "aside",
+    "form", "button", "input", "select", "textarea", "label", "dialog", "head", "title", "meta", "link",
+}  # fmt: skip
+_DROP_AT_BODY = {"header", "footer"}
+_DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alertdialog"}
+_DROP_CLASS = re.compile(
+    r"(?:^|[\s_-])(?:cookies?|consent|breadcrumbs?|skip-?link|sidebar|toc|table-of-contents|share|social)(?:$|[\s_-])",
+    re.IGNORECASE,
+)
+_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+_BLOCKS = {
+    "p", "div", "section", "article", "main", "body", "blockquote", "figure", "figcaption", "dl", "dt", "dd",
+    "address", "details", "summary", "center", "header", "footer", "hr", "caption", "li", "ul", "ol", "table",
+    "pre", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
+}  # fmt: skip
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+
+
+class HtmlReader(Reader):
+    suffixes = (".html", ".htm")
+
+    def read(self, data: bytes, max_pages: int) -> Document:
+        text = _XML_DECLARATION.sub("", decode_text(data, html=True))  # lxml refuses a str that declares bytes
+        builder = DocumentBuilder()
+        if not text.strip():
+            return builder.build(None)
+        try:
+            page = lxml.html.document_fromstring(text)
+        except (etree.ParserError, ValueError):  # nothing parseable: "Document is empty"
+            return builder.build(None)
+        title = page.findtext(".//title")
+        body = page.find("body")
+        root, at_body = _content_root(body if body is not None else page)
+        walker = _Walker(builder, drop_header_footer=at_body)
+        walker.walk(root)
+        walker.flush()
+        return builder.build(one_line(title or "") or None)
+
+
+READER = HtmlReader()
+
+
+def _content_root(body: Any) -> tuple[Any, bool]:
+    """(the element holding the main content, whether it is the whole body)."""
+    for found in (body.findall(".//main"), body.xpath(".//*[@role='main']"), body.findall(".//article")):
+        if len(found) == 1:
+            return found[0], False
+    return body, True
+
+
+def _tag(node: Any) -> str | None:
+    """An element's lower-case tag; None for comments and processing instructions."""
+    return node.tag.lower() if isinstance(node.tag, str) else None
+
+
+class _Walker:
+    def __init__(self, builder: DocumentBuilder, drop_header_footer: bool) -> None:
+        self.out = builder
+        self.drop_header_footer = drop_header_footer
+        self.inline: list[str] = []
+        self.depth = 0  # list nesting
+        self.item = ""  # the marker waiting for its list item's first text
+
+    def flush(self) -> None:
+        text = one_line("".join(self.inline))
+        self.inline = []
+        if text:
+            self.out.block(self.item + text, item=bool(self.item))
+            self.item = "  " * max(self.depth - 1, 0) + "  " if self.item else ""  # further blocks of the same item
+
+    def skip(self, node: Any, tag: str) -> bool:
+        if tag in _DROP or (self.drop_header_footer and tag in _DROP_AT_BODY):
+            return True
+        if (node.get("role") or "").lower() in _DROP_ROLES:
+            return True
+        if node.get("hidden") is not None or node.get("aria-hidden") == "true":
+            return True
+        return bool(_DROP_CLASS.search(node.get("class") or ""))
+
+    def walk(self, node: Any) -> None:
+        if node.text:
+            self.inline.append(node.text)
+        for child in node:
+            tag = _tag(child)
+            if tag is not None and not self.skip(child, tag):
+                self.element(child, tag)
+            if child.tail:
+                self.inline.append(child.tail)
+
+    def element(self, node: Any, tag: str) -> None:
+        if tag in _HEADINGS:
+            self.flush()
+            self.out.heading(_HEADINGS[tag], node.text_content())
+        elif tag == "br":
+            self.inline.append("\n")
+        elif tag == "pre":
+            self.flush()
+            self.out.block(node.text_content().strip("\n"))
+        elif tag == "table":
+            self.flush()
+            self.out.block(_table(node))
+        elif tag in ("ul", "ol"):
+            self.flush()
+            self.depth += 1
+            self.walk(node)
+            self.flush()
+            self.depth -= 1
+        elif tag == "li":
+            self.flush()
+            self.item = "  " * max(self.depth - 1, 0) + "- "
+            self.walk(node)
+            self.flush()
+            self.item = ""
+        elif tag in _BLOCKS:
+            self.flush()
+            self.walk(node)
+            self.flush()
+        else:  # inline: a, span, em, code...
+            self.walk(node)
+
+
+def _table(table: Any) -> str:
+    """A row a line, cells joined by " | " (rows of nested tables are not repeated)."""
+    rows = []
+    for row in table.iter("tr"):
+        if next(row.iterancestors("table")) is not table:
+            continue
+        cells = [one_line(cell.text_content()) for cell in row if _tag(cell) in ("td", "th")]
+        if any(cells):
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)

@@ -1,0 +1,421 @@
+"""PDF: the text layer page by page, on pypdfium2 (PDFium, Chrome's PDF engine: fast, Apache-2.0/BSD).
+
+Headings come from the outline (bookmarks): each bookmark's title is looked up on the page it points at, and its
+section starts there. A PDF without an outline gets headings from its type: short lines standing alone, set
+larger than the body text (or bold at body size), when such lines are rare enough to be headings. A PDF with
+neither has one section per page. Lines are joined into paragraphs by the gaps between them; hyphens the
+layout added at line ends are removed; running page numbers and headers or footers repeated on most pages are
+dropped.
+
+PDFium is not thread-safe: every call into it runs under one process-wide lock, and every PDFium object is
+closed before the lock is released, so no finaliser calls into PDFium later from another thread.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import re
+import statistics
+import threading
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pypdfium2 as pdfium  # type: ignore[import-untyped]
+import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
+
+from tools.readers.base import Document, Reader, Unreadable
+from tools.readers.build import DocumentBuilder, one_line
+
+SCANNED = "no text layer (scanned PDF; OCR is not supported)"
+_LOCK = threading.Lock()
+_LOAD_ERRORS = {
+    pdfium_c.FPDF_ERR_PASSWORD: "encrypted PDF: it needs a password to open",
+    pdfium_c.FPDF_ERR_SECURITY: "encrypted PDF with an unsupported security handler",
+    pdfium_c.FPDF_ERR_FORMAT: "not a readable PDF (damaged or truncated: PDFium cannot parse it)",
+    pdfium_c.FPDF_ERR_FILE: "not a readable PDF (PDFium cannot load it)",
+    pdfium_c.FPDF_ERR_PAGE: "not a readable PDF (damaged: a page cannot be found)",
+}
+_LIGATURES = re.compile("[\ufb00-\ufb06]")
+_CONTROL = re.compile("[\x00-\x01\x03-\x08\x0b-\x1f\x7f\ufffe\uffff]")
+# Line-end hyphens the layout added: soft hyphen, U+2010 (WeasyPrint, LibreOffice), PDFium's U+0002 marker.
+_ADDED_HYPHENS = ("\u00ad", "\u2010", "\x02")
+_PAGE_NUMBER = re.compile(r"(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:/|of)\s*\d{1,4})?", re.IGNORECASE)
+_MARKER = re.compile(r"\d{1,3}[.)]|[a-zA-Z][.)]|[\u2022\u25e6\u25aa\u25cf\u2023\u2043\u00b7\u2013\u2014*-]")
+_NOT_WORD = re.compile(r"[\W_]+")
+_DIGITS = re.compile(r"\d+")
+_FONT_NAME = ctypes.create_string_buffer(128)
+
+
+@dataclass
+class _Line:
+    text: str
+    size: float = 0.0  # font size of its first visible character, in points (0 when unknown)
+    y: float = 0.0  # the baseline of that character, in PDF units (y grows upwards)
+    bold: bool = False  # its first and last visible characters are bold
+    mono: bool = False  # fixed-pitch font: code, never a heading
+    font: str = ""  # the font of its first and last visible characters, "" when they differ
+
+
+@dataclass
+class _Page:
+    lines: list[_Line]
+    images: bool  # has image objects (only looked at on pages without text)
+
+
+@dataclass
+class _Heading:
+    level: int
+    title: str
+    lines: int  # how many lines the heading occupies on its page; 0: not found, the section opens there
+
+
+class PdfReader(Reader):
+    suffixes = (".pdf",)
+
+    def read(self, data: bytes, max_pages: int) -> Document:
+        if b"%PDF-" not in data[:1024]:
+            raise Unreadable("not a readable PDF (no %PDF- header: damaged, or another format)")
+        with _LOCK:
+            title, outline, pages = _extract(data, max_pages)
+        if not any(page.lines for page in pages):
+            if any(page.images for page in pages):
+                raise Unreadable(SCANNED)
+            return Document("", _title(title), [], tuple(0 for _ in pages))  # nothing to index
+        _drop_running_lines(pages)
+        headings = _place_outline(pages, outline) if outline else _font_headings(pages)
+        builder = DocumentBuilder()
+        _build(builder, pages, headings, _title(title))
+        first = outline[0][1] if outline else next((t for level, t in builder.headings if level == 1), None)
+        return builder.build(_title(title) or first)
+
+
+READER = PdfReader()
+
+
+# --- PDFium, under the lock -------------------------------------------------------------------------------
+
+
+def _extract(data: bytes, max_pages: int) -> tuple[str, list[tuple[int, str, int]], list[_Page]]:
+    """(metadata title, outline as (level, title, page index), each page's lines)."""
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise Unreadable(_LOAD_ERRORS.get(exc.err_code, f"not a readable PDF ({exc})")) from None
+    try:
+        count = len(pdf)
+        if count > max_pages:
+            raise Unreadable(f"more than {max_pages} pages (MAX_PAGES)")
+        title = pdf.get_metadata_value("Title") or ""
+        outline = _outline(pdf, count)
+        return title, outline, [_page(pdf, index) for index in range(count)]
+    except pdfium.PdfiumError as exc:
+        raise Unreadable(f"not a readable PDF (damaged: {exc})") from None
+    finally:
+        pdf.close()
+
+
+def _outline(pdf: Any, pages: int) -> list[tuple[int, str, int]]:
+    """(level from 1, title, page index) of each bookmark that points at a page of this document."""
+    entries = []
+    for bookmark in pdf.get_toc(max_depth=8):
+        dest = bookmark.get_dest()
+        index = dest.get_index() if dest is not None else None
+        title = one_line(bookmark.get_title() or "")
+        if index is not None and 0 <= index < pages and title:
+            entries.append((bookmark.level + 1, title, index))
+    return entries
+
+
+def _page(pdf: Any, index: int) -> _Page:
+    page = pdf[index]
+    try:
+        textpage = page.get_textpage()
+        try:
+            lines = _lines(textpage)
+        finally:
+            textpage.close()
+        images = not lines and any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4))
+        return _Page(lines, images)
+    finally:
+        page.close()
+
+
+def _lines(textpage: Any) -> list[_Line]:
+    """The page's text lines with the font size, position and weight of their first character (two or three
+    PDFium calls per line, not per character)."""
+    count = textpage.count_chars()
+    if count <= 0:
+        return []
+    text = textpage.get_text_range()
+    aligned = len(text) == count  # characters outside the BMP shift the indices: then no geometry
+    x, y = ctypes.c_double(), ctypes.c_double()
+    lines: list[_Line] = []
+    position = 0
+    for raw in text.split("\r\n"):
+        start, position = position, position + len(raw) + 2
+        if not raw.strip():
+            continue
+        line = _Line(_clean(raw))
+        if aligned:
+            first = start + len(raw) - len(raw.lstrip())
+            last = start + len(raw.rstrip()) - 1
+            line.size = round(pdfium_c.FPDFText_GetFontSize(textpage, first), 1)
+            if pdfium_c.FPDFText_GetCharOrigin(textpage, first, x, y):
+                line.y = y.value
+            (name, flags), (last_name, _) = _font(textpage, first), _font(textpage, last)
+            line.font = name if name == last_name else ""
+            line.bold = _is_bold(textpage, first, name) and _is_bold(textpage, last, last_name)
+            line.mono = bool(flags & 1) or any(m in name for m in ("Mono", "Courier", "Consol", "Code"))
+        lines.append(line)
+    return lines
+
+
+def _is_bold(textpage: Any, index: int, font: str) -> bool:
+    return "bold" in font.lower() or pdfium_c.FPDFText_GetFontWeight(textpage, index) >= 600
+
+
+def _font(textpage: Any, index: int) -> tuple[str, int]:
+    """The font's name and flags (PDF font descriptor flags: 1 is fixed-pitch)."""
+    flags = ctypes.c_int()
+    if not pdfium_c.FPDFText_GetFontInfo(textpage, index, _FONT_NAME, len(_FONT_NAME), ctypes.byref(flags)):
+        return "", 0
+    return _FONT_NAME.value.decode("latin-1").split("+")[-1], flags.value  # drop a subset prefix "ABCDEF+"
+
+
+def _clean(raw: str) -> str:
+    text = _LIGATURES.sub(lambda m: unicodedata.normalize("NFKC", m.group()), raw.rstrip())
+    return _CONTROL.sub("", text.replace("\r", " ").replace("\n", " "))
+
+
+# --- layout, in plain Python ----------------------------------------------------------------------------
+
+
+def _title(metadata: str) -> str | None:
+    title = one_line(re.sub(r"^Microsoft (?:Word|PowerPoint) - ", "", metadata))
+    return title or None
+
+
+def _key(line: _Line) -> str:
+    return _DIGITS.sub("#", one_line(line.text)).casefold()
+
+
+def _drop_running_lines(pages: list[_Page]) -> None:
+    """Drop page numbers at the top or bottom of a page, and running headers and footers: the same first or
+    last lines (numbers aside) on at least half the pages, and at least three."""
+    edges = Counter(key for page in pages for key in {_key(line) for line in page.lines[:2] + page.lines[-2:]})
+    running = {key for key, n in edges.items() if n >= 3 and n >= len(pages) / 2}
+    for page in pages:
+        lines = page.lines
+        keep = [True] * len(lines)
+        for i in [*range(min(2, len(lines))), *range(max(len(lines) - 2, 2), len(lines))]:
+            text = lines[i].text.strip()
+            if _key(lines[i]) in running or ((i == 0 or i == len(lines) - 1) and _PAGE_NUMBER.fullmatch(text)):
+                keep[i] = False
+        page.lines = _merge_markers([line for line, kept in zip(lines, keep, strict=True) if kept])
+
+
+def _merge_markers(lines: list[_Line]) -> list[_Line]:
+    """A list bullet or number drawn apart from its item becomes the start of the item's line."""
+    merged: list[_Line] = []
+    for line in lines:
+        if merged and _MARKER.fullmatch(merged[-1].text.strip()):
+            marker = merged.pop()
+            line = _Line(f"{marker.text.strip()} {line.text.lstrip()}", line.size, line.y, False, line.mono)
+        merged.append(line)
+    return merged
+
+
+def _norm(text: str) -> str:
+    return _NOT_WORD.sub("", text).casefold()
+
+
+def _place_outline(pages: list[_Page], outline: list[tuple[int, str, int]]) -> dict[tuple[int, int], list[_Heading]]:
+    """Each bookmark's title found among its page's lines (over up to four lines, after a section number if
+    any), searching on from the previous bookmark on that page: {(page, line): headings starting there}.
+    A title not found opens its section at the line where the search stood."""
+    placed: dict[tuple[int, int], list[_Heading]] = {}
+    cursor: dict[int, int] = {}
+    for level, title, index in outline:
+        lines, start = pages[index].lines, cursor.get(index, 0)
+        target = _norm(title)
+        matches = [m for i in range(start, len(lines)) if (m := _match(lines, i, target))]
+        usual = statistics.median(line.size for line in lines) if lines else 0.0
+        # The same words may come first in running text or a list of contents: prefer a line set apart.
+        found = next((m for m in matches if lines[m[0]].size > usual or lines[m[0]].bold), matches[0] if matches else None)
+        if found is None:
+            at = min(start, max(len(lines) - 1, 0))
+            placed.setdefault((index, at), []).append(_Heading(level, title, 0))
+            continue
+        placed.setdefault((index, found[0]), []).append(_Heading(level, title, found[1]))
+        cursor[index] = found[0] + found[1]
+    return placed
+
+
+def _match(lines: list[_Line], i: int, target: str) -> tuple[int, int] | None:
+    """(i, lines used) when the title starts at line i."""
+    seen = ""
+    for j in range(i, min(i + 4, len(lines))):
+        seen += _norm(lines[j].text)
+        bare = seen.lstrip("0123456789")
+        if target in (seen, bare):
+            return i, j + 1 - i
+        if not (target.startswith(seen) or target.startswith(bare)) or not target:
+            return None
+    return None
+
+
+def _font_headings(pages: list[_Page]) -> dict[tuple[int, int], list[_Heading]]:
+    """Headings where there is no outline: short lines standing alone, not ending like a sentence, set larger
+    than the body text, or at its size in bold or in another (not fixed-pitch) font. A style that sets a fifth
+    or more of the text is not a heading style. Levels: larger sizes first, then bold, then other fonts."""
+    chars: Counter[tuple[float, bool, str]] = Counter()
+    for page in pages:
+        for line in page.lines:
+            if not line.mono:
+                chars[_style(line)] += len(line.text)
+    total = sum(chars.values())
+    if not total:
+        return {}
+    body_size, _, body_font = chars.most_common(1)[0][0]
+    if body_size <= 0:
+        return {}
+
+    def rare(styles: Iterable[tuple[float, bool, str]]) -> bool:
+        return sum(chars[style] for style in styles) < 0.2 * total
+
+    sizes = sorted({s for s, _, _ in chars if s >= body_size * 1.15 and rare(t for t in chars if t[0] == s)}, reverse=True)
+    level_of = {size: level for level, size in enumerate(sizes[:5], start=1)}
+    body_sized = [style for style in chars if abs(style[0] - body_size) < 0.5]
+    bold = len(level_of) + 1 if rare(t for t in body_sized if t[1]) else 0
+    fonts: dict[str, int] = {}
+    for _, is_bold, font in sorted(body_sized):
+        if not is_bold and font and font != body_font and font not in fonts and rare(t for t in body_sized if t[2] == font):
+            fonts[font] = len(level_of) + 2 + len(fonts)
+
+    def level(line: _Line) -> int:
+        if line.mono:
+            return 0
+        if line.size in level_of:
+            return level_of[line.size]
+        if abs(line.size - body_size) >= 0.5:
+            return 0
+        return bold if line.bold else fonts.get(line.font, 0)
+
+    spacing = _spacing(pages)
+    placed: dict[tuple[int, int], list[_Heading]] = {}
+    for p, page in enumerate(pages):
+        lines, i = page.lines, 0
+        while i < len(lines):
+            line = lines[i]
+            if not (found := level(line)):
+                i += 1
+                continue
+            j = i + 1  # a heading may wrap onto following lines in the same style, close below
+            while j < len(lines) and j - i < 3 and not _apart(lines[j - 1], lines[j], spacing):
+                j += 1
+            title = one_line(" ".join(x.text for x in lines[i:j]))
+            before = lines[i - 1] if i else None
+            after = lines[j] if j < len(lines) else None
+            alone = (before is None or _apart(before, line, spacing)) and (after is None or _apart(lines[j - 1], after, spacing))
+            if alone and 2 <= len(title) <= 150 and not title.endswith((".", ",", ";", ":")) and _has_letters(title):
+                placed[(p, i)] = [_Heading(found, title, j - i)]
+            i = j
+    return placed
+
+
+def _apart(above: _Line, below: _Line, spacing: float) -> bool:
+    """Not one block of text: another style, or not the next line at the usual spacing."""
+    return _style(above) != _style(below) or not _follows(above, below, spacing)
+
+
+def _style(line: _Line) -> tuple[float, bool, str]:
+    return line.size, line.bold, line.font
+
+
+def _has_letters(text: str) -> bool:
+    return any(c.isalpha() for c in text)
+
+
+def _spacing(pages: list[_Page]) -> float:
+    """The document's usual distance between the baselines of a paragraph's lines, per point of font size (the
+    lower quartile over lines in the same style, so that paragraph gaps do not count)."""
+    ratios = sorted(
+        (a.y - b.y) / a.size
+        for page in pages
+        for a, b in itertools.pairwise(page.lines)
+        if a.size and _style(a) == _style(b) and 0 < a.y - b.y < 3 * a.size
+    )
+    return ratios[len(ratios) // 4] if ratios else 1.2
+
+
+def _follows(above: _Line, below: _Line, spacing: float) -> bool:
+    """`below` is the next line of `above`'s paragraph: at most 30% farther down than the usual spacing, or on
+    the same baseline (not above it: that is a new column)."""
+    return -0.5 * below.size <= above.y - below.y <= 1.3 * spacing * below.size
+
+
+def _paragraph_break(previous: _Line, line: _Line, spacing: float) -> bool:
+    """A new paragraph: another font size, or a line that does not follow at the usual spacing."""
+    if not previous.size or not line.size:
+        return False
+    if abs(previous.size - line.size) > 0.15 * max(previous.size, line.size):
+        return True
+    return not _follows(previous, line, spacing)
+
+
+def _build(
+    builder: DocumentBuilder, pages: list[_Page], headings: dict[tuple[int, int], list[_Heading]], title: str | None
+) -> None:
+    """Pages into paragraphs and headings; without any heading, each page is a section. The document's title
+    printed before the first heading stands alone, so it does not make a chunk of its own."""
+    spacing = _spacing(pages)
+    title_key = _norm(title or "")
+
+    def emit(paragraph: list[_Line]) -> None:
+        text = _join(paragraph)
+        if title_key and not builder.headings and _norm(text) == title_key:
+            builder.label(text)
+        else:
+            builder.block(text)
+
+    for p, page in enumerate(pages):
+        builder.page()
+        if not headings:
+            builder.section()
+        lines, paragraph, i = page.lines, list[_Line](), 0
+        while i < len(lines):
+            if (p, i) in headings:
+                emit(paragraph)
+                paragraph = []
+                here = headings[(p, i)]
+                for heading in here:
+                    builder.heading(heading.level, heading.title, in_text=heading.lines > 0)
+                used = max(h.lines for h in here)
+                if used:
+                    i += used
+                    continue
+            line = lines[i]
+            if paragraph and _paragraph_break(paragraph[-1], line, spacing):
+                emit(paragraph)
+                paragraph = []
+            paragraph.append(line)
+            i += 1
+        emit(paragraph)
+
+
+def _join(lines: list[_Line]) -> str:
+    """One paragraph's lines, one per line, with the hyphens the layout added at line ends removed."""
+    out = ""
+    for line in lines:
+        text = line.text.strip() if not line.mono else line.text.rstrip()
+        if not out:
+            out = text
+        elif out.endswith(_ADDED_HYPHENS) and text[:1].isalpha():
+            out = out[:-1] + text
+        else:
+            out = out + "\n" + text
+    return out.replace("\x02", "-")
