@@ -1,0 +1,196 @@
+"""Format fidelity and reader speed: the Milvus FAQ (../shared/corpus) converted with real tools to HTML (pandoc),
+DOCX (pandoc), PDF (LibreOffice, from the DOCX) and reStructuredText (pandoc); each version is ingested into its own
+Milvus Lite file and asked the 60 dev questions, scored as bench/eval_retrieval.py scores them (its functions,
+imported), with the gold file's suffix changed to the format's.
+
+Headings are compared as they read: a gold heading written "How to set `nlist`..." in Markdown is rendered
+"How to set nlist..." by every other format, and pandoc's smart quotes turn "What's" into "What’s"; so both
+sides drop backticks and straighten quotes before `score` compares them (the strict R@3, as eval_retrieval
+scores it, is printed too).
+
+Printed: recall@k and MRR@10 per format next to the Markdown original, the share of PDF hits that carry a page,
+ingest throughput (whole ingest, with embedding) and reader throughput (read and chunk only), files/s and
+pages/s for the PDF.
+
+    .venv/bin/python bench/bench_formats.py
+    .venv/bin/python bench/bench_formats.py --modes dense,hybrid --json /tmp/formats.json
+    .venv/bin/python bench/bench_formats.py --corpus all     # the FAQ among all 224 English pages (slow: ~1 h)
+
+Needs pandoc and LibreOffice (`make .cache/doc-tools.installed`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from eval_retrieval import CORPORA, SHARED, score, search
+
+from server.settings import Settings
+from tools.chunking import chunk_document
+from tools.ingest import ingest_documents
+from tools.readers import reader_for
+from tools.search import SearchHit
+from tools.services import Services
+from tools.store import Store
+
+FORMATS = ("md", "html", "docx", "pdf", "rst")
+TIMEOUT_S = 300
+
+
+def run(*args: str | Path) -> None:
+    subprocess.run([str(a) for a in args], check=True, capture_output=True, timeout=TIMEOUT_S)
+
+
+def convert(markdown: list[Path], out: Path) -> dict[str, float]:
+    """Each Markdown file into every format, in out/<format>/<its path>; seconds per format."""
+    for tool in ("pandoc", "soffice"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed: run `make .cache/doc-tools.installed`")
+    seconds: dict[str, float] = {}
+    for fmt in FORMATS:
+        started = time.perf_counter()
+        for source in markdown:
+            target = out / fmt / source.relative_to(out / "src").with_suffix("." + fmt)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if fmt == "md":
+                shutil.copy(source, target)
+            elif fmt in ("html", "docx", "rst"):
+                run("pandoc", "-f", "markdown", *(["-s"] if fmt != "docx" else []), "-t", fmt, source, "-o", target)
+        if fmt == "pdf":  # LibreOffice prints the DOCX versions, all in one run
+            for folder in sorted({d.parent for d in (out / "docx").rglob("*.docx")}):
+                target = out / "pdf" / folder.relative_to(out / "docx")
+                profile = (out / "libreoffice-profile").as_uri()
+                run("soffice", f"-env:UserInstallation={profile}", "--headless", "--convert-to", "pdf", "--outdir", target,
+                    *sorted(folder.glob("*.docx")))  # fmt: skip
+        seconds[fmt] = time.perf_counter() - started
+    return seconds
+
+
+def pdf_pages(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*.pdf"):
+        reader = reader_for(path)
+        assert reader is not None
+        total += len(reader.read(path.read_bytes(), 10_000).pages)
+    return total
+
+
+def reader_speed(folder: Path, min_seconds: float = 1.0) -> tuple[float, int]:
+    """(seconds per pass over the folder, chunks), reading and chunking every file, repeated for at least a second."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    passes, chunks, started = 0, 0, time.perf_counter()
+    while passes < 200 and (passes == 0 or time.perf_counter() - started < min_seconds):
+        chunks = 0
+        for path in files:
+            reader = reader_for(path)
+            assert reader is not None
+            chunks += len(chunk_document(reader.read(path.read_bytes(), 10_000)))
+        passes += 1
+    return (time.perf_counter() - started) / passes, chunks
+
+
+def rendered(text: str) -> str:
+    """A heading as it reads once rendered: no Markdown code backticks, straight quotes."""
+    return text.replace("`", "").translate(str.maketrans("‘’“”", "''\"\""))
+
+
+def retarget(items: list[dict[str, Any]], fmt: str, headings_rendered: bool) -> list[dict[str, Any]]:
+    """The questions with each gold file named in the format's suffix (and the headings as rendered)."""
+    out = []
+    for item in items:
+        gold = []
+        for g in item["relevant"]:
+            heading = rendered(g["heading"]) if headings_rendered else g["heading"]
+            gold.append({**g, "file": g["file"].rsplit(".", 1)[0] + "." + fmt, "heading": heading})
+        out.append({**item, "relevant": gold})
+    return out
+
+
+def as_rendered(hits: list[SearchHit]) -> list[SearchHit]:
+    return [h.model_copy(update={"headings": [rendered(x) for x in h.headings], "text": rendered(h.text)}) for h in hits]
+
+
+async def evaluate(fmt: str, folder: Path, items: list[dict[str, Any]], modes: list[str], db: Path) -> list[dict[str, Any]]:
+    services = Services(store=Store(str(db)), embedder=Settings().embedder(), roots=[folder])
+    await services.embedder.warm_up()
+    started = time.perf_counter()
+    ingested = await ingest_documents(services, ["."])
+    ingest_s = time.perf_counter() - started
+    rows = []
+    for mode in modes:
+        ranked: list[list[SearchHit]] = [await search(services, item["question"], mode) for item in items]
+        row: dict[str, Any] = {"format": fmt, "mode": mode, **score(retarget(items, fmt, True), [as_rendered(r) for r in ranked])}
+        row["R@3 strict"] = score(retarget(items, fmt, False), ranked)["R@3"]
+        row.update(files=ingested.files, chunks=ingested.chunks_added, skipped=len(ingested.skipped), ingest_s=ingest_s)
+        if fmt == "pdf":
+            top3 = [h for hits in ranked for h in hits[:3]]
+            stored = await services.store.fetch(services.collection, sorted({h.chunk_id for h in top3}))
+            row["pdf_top3_with_page"] = sum(stored[h.chunk_id].page_start >= 1 for h in top3) / len(top3)
+        rows.append(row)
+    services.store.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the shared folder with corpus/ and eval/")
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="faq", help="the FAQ alone, or in all pages")
+    parser.add_argument("--modes", default="hybrid", help="search modes to score (default: %(default)s)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    items = [json.loads(line) for line in (args.shared / "eval" / "eval_dev.jsonl").open() if line.strip()]
+    modes = args.modes.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with tarfile.open(args.shared / "corpus" / CORPORA[args.corpus]) as tar:
+            tar.extractall(work / "src", filter="data")
+        markdown = sorted((work / "src").rglob("*.md"))
+        conversion = convert(markdown, work)
+        pages = pdf_pages(work / "pdf")
+        print(f"{len(items)} questions; {len(markdown)} Markdown files ({args.corpus}); the PDF versions have {pages} pages")
+        print("conversion: " + ", ".join(f"{fmt} {s:.1f} s" for fmt, s in conversion.items() if fmt != "md"))
+        rows = []
+        for fmt in FORMATS:
+            found = asyncio.run(evaluate(fmt, work / fmt, items, modes, work / f"{fmt}.db"))
+            per_pass, chunks = reader_speed(work / fmt)
+            for row in found:
+                row.update(read_s=per_pass, read_chunks=chunks)
+            rows += found
+    print_table(rows, len(markdown), pages)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def print_table(rows: list[dict[str, Any]], files: int, pages: int) -> None:
+    base = {r["mode"]: r for r in rows if r["format"] == "md"}
+    print(f"\n{'format':<7} {'mode':<7} {'R@1':>6} {'R@3':>6} {'ΔR@3':>6} {'strict':>6} {'R@5':>6} {'MRR@10':>7} {'chunks':>7} "
+          f"{'ingest files/s':>15} {'read files/s':>13} {'PDF pages/s ingest, read':>26}")  # fmt: skip
+    for r in rows:
+        delta = r["R@3"] - base[r["mode"]]["R@3"] if r["mode"] in base else float("nan")
+        pdf = f"{pages / r['ingest_s']:>10.1f}, {pages / r['read_s']:>8.0f}" if r["format"] == "pdf" else ""
+        print(
+            f"{r['format']:<7} {r['mode']:<7} {r['R@1']:>6.3f} {r['R@3']:>6.3f} {delta:>+6.3f} {r['R@3 strict']:>6.3f} "
+            f"{r['R@5']:>6.3f} "
+            f"{r['MRR@10']:>7.3f} {r['chunks']:>7} {files / r['ingest_s']:>15.2f} {files / r['read_s']:>13.1f} {pdf:>26}"
+        )
+    for r in rows:
+        if "pdf_top3_with_page" in r:
+            print(f"PDF ({r['mode']}): {r['pdf_top3_with_page']:.1%} of the top-3 hits carry a page")
+
+
+if __name__ == "__main__":
+    main()
