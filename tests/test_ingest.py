@@ -72,7 +72,15 @@ async def test_source_filter(services: Services) -> None:
     result = await search_milvus_docs(services, QUESTION, top_k=5, source="*/performance_faq.md")
     assert result.results and {h.source for h in result.results} == {"milvus_docs/en/faq/performance_faq.md"}
     none = await search_milvus_docs(services, QUESTION, source='" or source != "')
-    assert none.results == []
+    assert none.results == [] and "No document matches" in (none.note or "")
+    for mode in ("dense", "bm25", "hybrid"):
+        scoped = await search_milvus_docs(services, QUESTION, top_k=5, source="faq/product_faq.md", mode=mode)
+        assert scoped.results and {h.source for h in scoped.results} == {"milvus_docs/en/faq/product_faq.md"}
+        everything = await search_milvus_docs(services, "Milvus", top_k=5, source="*", mode=mode)
+        assert len(everything.results) == 5
+    missing = await search_milvus_docs(services, QUESTION, source="nothing/*.md")
+    assert missing.results == [] and missing.note is not None
+    assert missing.note.startswith("No document matches source='nothing/*.md'") and "milvus_docs/en/faq/" in missing.note
 
 
 async def test_bad_files_are_skipped_with_reasons(services: Services, docs: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from tools.errors import UserError
 from tools.store import ChunkRow, Store
-from tools.store.filters import glob_to_like, quote
+from tools.store.filters import quote
 from tools.store.store import QUERY_WINDOW
 
 pytestmark = pytest.mark.anyio
@@ -115,13 +115,6 @@ def test_quote_escapes_and_refuses_control_characters() -> None:
     assert quote('" or id != "') == '"\\" or id != \\""'
     with pytest.raises(UserError, match="control characters"):
         quote("a\nb")
-
-
-def test_glob_to_like() -> None:
-    assert glob_to_like("en/faq/*.md") == ("en/faq/%.md", True)
-    assert glob_to_like("doc?.md") == ("doc_.md", True)
-    assert glob_to_like("x_1.md") == ("x_1.md", False)
-    assert glob_to_like("[ab].md") == ("_.md", False)
 
 
 async def test_bad_lite_file_names_are_explained(tmp_path: Path) -> None:

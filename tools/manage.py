@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from tools.errors import UserError
+from tools.globs import matches
 from tools.search import open_collection
 from tools.services import Services
-from tools.store.filters import matches
 
 DEFAULT_LISTED = 100
 MAX_LISTED = 1000

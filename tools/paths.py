@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from tools import globs
 from tools.errors import UserError
 from tools.readers import reader_for
 from tools.store.schema import SOURCE_MAX
@@ -25,7 +26,6 @@ from tools.store.schema import SOURCE_MAX
 SKIP_DIRS = {"node_modules", "__pycache__"}
 MAX_ENTRIES = 1_000_000  # files and folders one ingest call may look at
 MAX_FILES = 100_000  # files one ingest call may take
-_MAGIC = re.compile(r"[*?[]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -113,7 +113,7 @@ def collect(inputs: list[str], roots: list[Path], check_cancelled: Callable[[], 
             raise UserError(f"Invalid path {raw!r}")
         path = Path(os.path.expanduser(raw))
         path = path if path.is_absolute() else roots[0] / path
-        if _MAGIC.search(raw) and not os.path.lexists(path):  # a name with `[` that exists is taken as it is
+        if globs.has_magic(raw) and not os.path.lexists(path):  # a name with `[` that exists is taken as it is
             _expand_glob(raw, path, walk)
             continue
         resolved = path.resolve()
@@ -195,14 +195,13 @@ def _consider(path: Path, entry: os.DirEntry[str], walk: _Walk) -> None:
 
 
 def _expand_glob(raw: str, pattern: Path, walk: _Walk) -> None:
-    """Files matching a glob: `*` and `?` within one folder name, `**` across folders, `[...]` a character class;
-    a folder that matches brings every file below it."""
+    """Files matching a glob (see tools/globs.py); a folder that matches brings every file below it."""
     parts = pattern.parts
-    fixed_count = next(i for i, part in enumerate(parts) if _MAGIC.search(part))
+    fixed_count = next(i for i, part in enumerate(parts) if globs.has_magic(part))
     fixed = Path(*parts[:fixed_count]).resolve()
     if within(fixed, walk.roots) is None:
         raise _outside(raw, walk.roots)
-    regex = _glob_regex("/".join(parts[fixed_count:]))
+    regex = re.compile(globs.translate("/".join(parts[fixed_count:]), hidden=False))
     before = len(walk.files) + len(walk.skipped)
     if fixed.is_dir():
         _walk(fixed, walk, lambda rel: any(regex.fullmatch(prefix) for prefix in _prefixes(rel)))
@@ -217,33 +216,6 @@ def _prefixes(rel: str) -> Iterator[str]:
         yield rel[:at]
         at = rel.find("/", at + 1)
     yield rel
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """A glob as a regular expression over paths with `/`; names starting with `.` are never matched by a wildcard."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append(r"(?:[^/.][^/]*/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(r"(?:[^/.][^/]*(?:/[^/.][^/]*)*)?")
-            i += 2
-        elif pattern[i] == "*":
-            out.append(r"(?![.])[^/]*" if i == 0 or pattern[i - 1] == "/" else r"[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append(r"[^/]")
-            i += 1
-        elif pattern[i] == "[" and (end := pattern.find("]", i + 2)) != -1:
-            body = pattern[i + 1 : end]
-            out.append("[" + ("^" + re.escape(body[1:]) if body[0] in "!^" else re.escape(body)) + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out))
 
 
 def _kind(path: Path) -> str:

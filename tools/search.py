@@ -9,7 +9,7 @@ from typing import get_args
 import anyio
 from pydantic import BaseModel, Field, PrivateAttr
 
-from tools import defaults
+from tools import defaults, globs
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.readers import reader_for
@@ -25,6 +25,7 @@ MAX_TOP_K = 50
 HEADING_WEIGHT = 0.3
 BM25_WEIGHT = 0.2
 CANDIDATES = 50
+NOTE_EXAMPLES = 5
 
 
 class SearchHit(BaseModel):
@@ -131,6 +132,8 @@ async def search_milvus_docs(
     else:
         hits, best = await _hybrid(services, info, query, top_k, glob)
     results = [_shape(rank, hit) for rank, hit in enumerate(hits, start=1)]
+    if not results and glob:
+        note = await _no_match_note(services, info.name, glob) or note
     response = SearchResponse(results=results, mode=mode, note=note)
     response._best_similarity = best
     return response
@@ -179,6 +182,17 @@ async def _hybrid(
     rows = await store.fetch(name, best_ids)
     hits = [Hit(cid, fused[cid], rows[cid]) for cid in best_ids if cid in rows]
     return hits, max(similarity.values(), default=None)
+
+
+async def _no_match_note(services: Services, name: str, pattern: str) -> str | None:
+    """When a source filter matches no document: say so, and name a few that exist."""
+    sources = sorted({source for _, source in await services.store.sources(name)})
+    if any(globs.matches(s, pattern) for s in sources):
+        return None
+    examples = ", ".join(sources[:NOTE_EXAMPLES])
+    return f"No document matches source={pattern!r} ({globs.RULES}). Some that exist: {examples}" + (
+        f" and {len(sources) - NOTE_EXAMPLES} more (describe_collection lists them)" if len(sources) > NOTE_EXAMPLES else ""
+    )
 
 
 def _shape(rank: int, hit: Hit) -> SearchHit:

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tools import globs
 from tools.store import filters
 from tools.store.connection import Connection
 from tools.store.schema import (
@@ -162,7 +163,7 @@ class Store:
         root or all."""
         base = prefix.rstrip("/") + "/" if prefix else ""
         has_root = "root" in self._info[name].fields
-        terms = [filters.like("source", base + "*")[0]] if base else []
+        terms = [filters.like("source", f"/{base}**")] if base else []  # never "": `base` ends in /
         if root is not None and has_root:
             terms.append(f"root == {filters.quote(root)}")
         rows = await self.connection.run(
@@ -243,31 +244,27 @@ class Store:
         ids: list[str] | None,
         rows: bool,
     ) -> list[Hit]:
-        expr, exact = "", True
+        """Milvus narrows a source filter to a superset (see filters.like), checked here; when too few results
+        pass, the search is repeated deeper, up to Milvus's result window."""
         output = self._info[name].row_fields if rows else []
+        expr = filters.is_in("id", ids) if ids is not None else ""
         if source:
-            expr, exact = filters.like("source", source)
+            expr = " and ".join(e for e in (expr, filters.like("source", source)) if e)
             output = output or ["source"]
-        if ids is not None:
-            expr = filters.is_in("id", ids)
-        result = await self.connection.run(
-            _search_or_empty,
-            name,
-            [data],
-            anns_field=field,
-            limit=limit if exact else limit * 4,
-            filter=expr,
-            output_fields=output,
-            search_params=params,
-            consistency_level=self.consistency,
-        )
-        hits = [
-            Hit(str(h["id"]), float(h["distance"]), from_entity(str(h["id"]), h["entity"]) if rows else None) for h in result[0]
+        depth = limit * 4 if source else limit
+        while True:
+            result = await self.connection.run(
+                _search_or_empty, name, [data], anns_field=field, limit=depth, filter=expr, output_fields=output,
+                search_params=params, consistency_level=self.consistency,
+            )  # fmt: skip
+            found = [h for h in result[0] if not source or globs.matches(h["entity"]["source"], source)]
+            if len(found) >= limit or len(result[0]) < depth or depth >= QUERY_WINDOW:
+                break
+            depth = min(depth * 8, QUERY_WINDOW)
+        return [
+            Hit(str(h["id"]), float(h["distance"]), from_entity(str(h["id"]), h["entity"]) if rows else None)
+            for h in found[:limit]
         ]
-        if not exact:
-            assert source is not None
-            hits = [h for h, r in zip(hits, result[0], strict=True) if filters.matches(r["entity"]["source"], source)]
-        return hits[:limit]
 
 
 def _search_or_empty(client: Any, name: str, data: list[Any], **kwargs: Any) -> Any:
