@@ -222,7 +222,7 @@ class Documents:
     @functools.cached_property
     def page_html(self) -> Path:
         """pandoc, standalone, with a table of contents (`<nav>`) and, through its include options, a site's
-        navigation bar and cookie banner before the body, a footer and a script after it, and a script and a
+        navigation bar, cookie banner and a hidden element before the body, a footer and a script after it, and a script and a
         style in the head."""
         need("pandoc")
         head = self.path("head.html")
@@ -231,6 +231,7 @@ class Documents:
         before.write_text(
             '<header><nav><a href="/">Site home</a> <a href="/docs">All documentation</a></nav></header>\n'
             '<div class="cookie-banner"><p>This site uses cookies for statistics.</p></div>\n'
+            '<div style="display: none"><p>A hidden survey prompt.</p></div>\n'
         )
         after = self.path("after.html")
         after.write_text(

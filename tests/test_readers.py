@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import codecs
 import re
+import shutil
 import subprocess
 import threading
 import unicodedata
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -206,7 +208,7 @@ def test_html_keeps_the_main_content_only(made: Documents) -> None:
     doc = read(made.page_html)
     assert doc.title == MANUAL_TITLE
     assert section_paths(doc) == markdown_paths()
-    for chrome in ("analytics code", "tracking code", "Site home", "cookies", "Copyright", "color: gray"):
+    for chrome in ("analytics code", "tracking code", "Site home", "cookies", "hidden survey", "Copyright", "color: gray"):
         assert chrome not in doc.text
     contents = [line for line in doc.text.splitlines() if line.strip() in ("- Installation", "- Requirements")]
     assert contents == []  # pandoc's table of contents (a <nav>) is gone
@@ -249,6 +251,18 @@ def test_truncated_office_files(made: Documents) -> None:
     renamed = made.path("deck-named.docx")
     renamed.write_bytes(made.deck_pptx.read_bytes())
     assert reason(renamed).startswith("not a readable DOCX (damaged:")
+
+
+def test_a_zip_bomb_is_refused(made: Documents) -> None:
+    """A real DOCX with 300 MB of zeros added (zipfile deflates them to 300 KB) is refused before it is unpacked."""
+    bomb = made.path("bomb.docx")
+    shutil.copy(made.handbook_docx, bomb)
+    with zipfile.ZipFile(bomb, "a", compression=zipfile.ZIP_DEFLATED) as package:
+        with package.open("word/media/zeros.bin", "w") as out:
+            for _ in range(300):
+                out.write(bytes(2**20))
+    assert bomb.stat().st_size < 2 * 2**20
+    assert reason(bomb) == "not a readable DOCX (it unpacks to 300 MB: a ZIP bomb?)"
 
 
 # --- text ---------------------------------------------------------------------------------------------------

@@ -115,6 +115,7 @@ class DocumentBuilder:
         return Document(text, title, sections, pages)
 
 
+_UNPACKED_MAX, _UNPACKED_RATIO = 256 * 2**20, 100  # Office XML packs about 10:1; far more is a ZIP bomb
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: legacy .doc/.ppt, and password-protected Office files
 
 
@@ -126,5 +127,12 @@ def office_package(data: bytes, kind: str) -> io.BytesIO:
     stream = io.BytesIO(data)
     if not zipfile.is_zipfile(stream):
         raise Unreadable(f"not a readable {kind} (damaged or truncated: not a whole ZIP package)")
+    try:
+        with zipfile.ZipFile(stream) as package:
+            unpacked = sum(info.file_size for info in package.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise Unreadable(f"not a readable {kind} (damaged: {exc})") from None
+    if unpacked > max(_UNPACKED_MAX, _UNPACKED_RATIO * len(data)):
+        raise Unreadable(f"not a readable {kind} (it unpacks to {unpacked // 2**20} MB: a ZIP bomb?)")
     stream.seek(0)
     return stream

@@ -39,6 +39,8 @@ _BLOCKS = {
     "pre", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6",
 }  # fmt: skip
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_PERMALINK = re.compile(r"(?:\s*[¶§🔗]|\s+#)+$")  # the anchor signs doc generators put after a heading (Sphinx: ¶)
 
 
 class HtmlReader(Reader):
@@ -100,6 +102,8 @@ class _Walker:
             return True
         if node.get("hidden") is not None or node.get("aria-hidden") == "true":
             return True
+        if _HIDDEN_STYLE.search(node.get("style") or ""):
+            return True
         return bool(_DROP_CLASS.search(node.get("class") or ""))
 
     def walk(self, node: Any) -> None:
@@ -115,7 +119,7 @@ class _Walker:
     def element(self, node: Any, tag: str) -> None:
         if tag in _HEADINGS:
             self.flush()
-            self.out.heading(_HEADINGS[tag], node.text_content())
+            self.out.heading(_HEADINGS[tag], _PERMALINK.sub("", node.text_content()))
         elif tag == "br":
             self.inline.append("\n")
         elif tag == "pre":

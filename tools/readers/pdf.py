@@ -47,7 +47,7 @@ _PAGE_NUMBER = re.compile(r"(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:/|of
 _MARKER = re.compile(r"\d{1,3}[.)]|[a-zA-Z][.)]|[\u2022\u25e6\u25aa\u25cf\u2023\u2043\u00b7\u2013\u2014*-]")
 _NOT_WORD = re.compile(r"[\W_]+")
 _DIGITS = re.compile(r"\d+")
-_FONT_NAME = ctypes.create_string_buffer(128)
+_FONT_NAME = ctypes.create_string_buffer(128)  # used under _LOCK only
 
 
 @dataclass
