@@ -15,7 +15,7 @@ from pydantic import Field
 
 from server import __version__, client_log
 from server.settings import Settings
-from tools import answer, defaults, ingest, manage, search
+from tools import answer, context, defaults, ingest, manage, search
 from tools.errors import ProgressFn, UserError
 from tools.readers import supported_suffixes
 from tools.services import Services
@@ -141,6 +141,20 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         )
         await client_log.after_search(ctx, result)
         return result
+
+    @mcp.tool(title="Read around a search hit", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    async def read_context(
+        chunk_id: Annotated[str, Field(description="A chunk_id from a search_milvus_docs result")],
+        before: Annotated[int, Field(description=f"Chunks to add before it (0-{context.MAX_AROUND})")] = 1,
+        after: Annotated[int, Field(description=f"Chunks to add after it (0-{context.MAX_AROUND})")] = 1,
+        section: Annotated[bool, Field(description="Return its whole section instead (before/after are ignored)")] = False,
+        collection: Collection = None,
+    ) -> context.ContextResult:
+        """The text around a search hit: the chunk with its neighbours joined in document order, or its whole
+        section, so you can read on without searching again."""
+        return await _answer(
+            context.read_context(services, chunk_id, before=before, after=after, section=section, collection=collection)
+        )
 
     @mcp.tool(
         title="Answer with Qwen",

@@ -176,6 +176,15 @@ class Store:
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
+    async def document_chunks(self, name: str, document: DocKey, first: int, last: int) -> list[ChunkRow]:
+        """The chunks of one document (root, source) from index `first` to `last`, in order."""
+        root, source = document
+        terms = [f"source == {filters.quote(source)}", f"chunk_index >= {int(first)}", f"chunk_index <= {int(last)}"]
+        if "root" in self._info[name].fields:
+            terms.append(f"root == {filters.quote(root)}")
+        rows = await self.connection.run(self._query_all, name, " and ".join(terms), ["id", *self._info[name].row_fields])
+        return sorted((from_entity(r["id"], r) for r in rows), key=lambda row: row.chunk_index)
+
     async def fetch(self, name: str, ids: list[str], vectors: list[str] | None = None) -> dict[str, ChunkRow]:
         """Stored rows by chunk id: every field but the vectors, or only the vector fields named."""
         if not ids:

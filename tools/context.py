@@ -1,0 +1,109 @@
+"""read_context: the text around a search hit, by its chunk_id, so an agent can read on without searching again.
+
+Neighbouring chunks overlap (the chunker repeats up to 150 characters at a split); the passage joins them
+without repeating the overlap.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from tools.errors import UserError
+from tools.search import citation, open_collection
+from tools.services import Services
+from tools.store import ChunkRow
+
+MAX_AROUND = 20  # chunks before or after
+MAX_SECTION_CHUNKS = 200
+_OVERLAP_MAX = 400  # the longest overlap looked for between neighbours (the chunker's is up to 150)
+_OVERLAP_MIN = 20  # shorter matches are chance, not overlap
+
+
+class ContextChunk(BaseModel):
+    chunk_id: str
+    chunk_index: int
+    heading: str
+    page_start: int = 0
+    page_end: int = 0
+
+
+class ContextResult(BaseModel):
+    """A passage around a chunk: its neighbours joined in order, and which chunks it spans."""
+
+    source: str
+    citation: str = Field(description="The source and the pages the passage spans, where known")
+    title: str
+    headings: list[str] = Field(description="The heading path of the chunk asked for")
+    text: str = Field(description="The chunks joined in order, their overlaps removed")
+    chunks: list[ContextChunk]
+    first_in_document: bool = Field(description="Nothing comes before this passage in the document")
+    last_in_document: bool = Field(description="Nothing comes after it")
+
+
+async def read_context(
+    services: Services,
+    chunk_id: str,
+    *,
+    before: int = 1,
+    after: int = 1,
+    section: bool = False,
+    collection: str | None = None,
+) -> ContextResult:
+    """The chunk `chunk_id` with `before` chunks before it and `after` after it, or with `section`, every chunk
+    of its section (the chunks that share its heading path)."""
+    for label, n in (("before", before), ("after", after)):
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_AROUND:
+            raise UserError(f"{label} must be a whole number from 0 to {MAX_AROUND}, not {n!r}")
+    if not isinstance(chunk_id, str) or not chunk_id.strip():
+        raise UserError("Give a chunk_id from a search result")
+    info = await open_collection(services, collection)
+    found = (await services.store.fetch(info.name, [chunk_id.strip()])).get(chunk_id.strip())
+    if found is None:
+        raise UserError(
+            f"No chunk {chunk_id!r} in {info.name!r}: it may have been re-ingested since the search (search again for its new id)"
+        )
+    document, index = (found.root, found.source), found.chunk_index
+    low, high = (index - MAX_SECTION_CHUNKS, index + MAX_SECTION_CHUNKS) if section else (index - before, index + after)
+    rows = await services.store.document_chunks(info.name, document, max(low, 0), high + 1)  # one more: is there more?
+    picked = _same_section(rows, index, found.headings) if section else [r for r in rows if r.chunk_index <= high]
+    pages = [n for r in picked for n in (r.page_start, r.page_end) if n]
+    return ContextResult(
+        source=found.source,
+        citation=citation(found.source, min(pages, default=0), max(pages, default=0)),
+        title=found.title,
+        headings=found.headings,
+        text=_join([r.text for r in picked]),
+        chunks=[
+            ContextChunk(
+                chunk_id=r.id,
+                chunk_index=r.chunk_index,
+                heading=r.headings[-1] if r.headings else "",
+                page_start=r.page_start,
+                page_end=r.page_end,
+            )
+            for r in picked
+        ],
+        first_in_document=picked[0].chunk_index == 0,
+        last_in_document=not any(r.chunk_index > picked[-1].chunk_index for r in rows),
+    )
+
+
+def _same_section(rows: list[ChunkRow], index: int, headings: list[str]) -> list[ChunkRow]:
+    """The run of chunks around `index` that share its heading path."""
+    by_index = {r.chunk_index: r for r in rows}
+    first = last = index
+    while first - 1 in by_index and by_index[first - 1].headings == headings:
+        first -= 1
+    while last + 1 in by_index and by_index[last + 1].headings == headings:
+        last += 1
+    return [by_index[i] for i in range(first, last + 1)]
+
+
+def _join(texts: list[str]) -> str:
+    """Neighbouring chunks joined, each overlap kept once."""
+    out = texts[0] if texts else ""
+    for text in texts[1:]:
+        longest = min(len(out), len(text), _OVERLAP_MAX)
+        overlap = next((n for n in range(longest, _OVERLAP_MIN - 1, -1) if out.endswith(text[:n])), 0)
+        out += text[overlap:] if overlap else "\n\n" + text
+    return out
