@@ -99,10 +99,9 @@ class Documents:
         run("pandoc", self.manual_md, "-o", out)
         return out
 
-    @functools.cached_property
-    def manual_pdf(self) -> Path:
-        """LibreOffice: the DOCX printed to PDF, with bookmarks from the headings and the title in the metadata."""
-        need("pandoc", "soffice")
+    def to_pdf(self, source: Path) -> Path:
+        """LibreOffice: a document printed to PDF (from a DOCX: bookmarks from the headings, the title in the metadata)."""
+        need("soffice")
         profile = self.folder / "libreoffice-profile"  # its own profile: runs in parallel do not share one
         out_dir = self.folder / "pdf"
         run(
@@ -113,9 +112,13 @@ class Documents:
             "pdf",
             "--outdir",
             out_dir,
-            self.manual_docx,
+            source,
         )
-        return out_dir / "manual.pdf"
+        return out_dir / source.with_suffix(".pdf").name
+
+    @functools.cached_property
+    def manual_pdf(self) -> Path:
+        return self.to_pdf(self.manual_docx)
 
     @functools.cached_property
     def manual_pdf_without_outline(self) -> Path:
@@ -124,6 +127,15 @@ class Documents:
         out = self.path("manual-no-outline.pdf")
         run("qpdf", "--empty", "--pages", self.manual_pdf, "1-z", "--", out)
         return out
+
+    @functools.cached_property
+    def plain_pdf(self) -> Path:
+        """LibreOffice: a plain text file printed to PDF, one font throughout (no outline, no headings)."""
+        words = ["vector", "segment", "index", "query", "node", "cluster", "memory", "disk", "replica", "shard"]
+        paragraphs = [" ".join(words[(i * 7 + k * 3) % len(words)] for k in range(60)).capitalize() + "." for i in range(40)]
+        source = self.path("plain.txt")
+        source.write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+        return self.to_pdf(source)
 
     @functools.cached_property
     def encrypted_pdf(self) -> Path:

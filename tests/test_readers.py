@@ -117,6 +117,15 @@ def test_pdf_without_an_outline_gets_headings_from_its_fonts(made: Documents) ->
     assert doc.text == read(made.manual_pdf).text and doc.pages == read(made.manual_pdf).pages
 
 
+def test_pdf_without_headings_has_a_section_per_page(made: Documents) -> None:
+    doc = read(made.plain_pdf)
+    assert len(doc.pages) >= 3 and doc.title is None
+    assert [s.start for s in doc.sections] == list(doc.pages) and all(s.headings == () for s in doc.sections)
+    chunks = chunk_document(doc)
+    assert all(c.page_start == c.page_end for c in chunks)  # a page is a section: no chunk runs over a page break
+    assert {c.page_start for c in chunks} == set(range(1, len(doc.pages) + 1))
+
+
 def test_pdf_skip_reasons(made: Documents) -> None:
     assert reason(made.scanned_pdf) == SCANNED == "no text layer (scanned PDF; OCR is not supported)"
     locked = reason(made.encrypted_pdf)
