@@ -17,6 +17,9 @@ MIN_RELEVANCE = 0.3
 MAX_FILE_MB = 10.0
 MAX_PAGES = 2000  # a PDF or deck with more pages is skipped: about 1,000 chunks, a few minutes of embedding
 
+# A reranker reads this many of the best candidates (DashScope takes up to 500 per request).
+RERANK_CANDIDATES = 30
+
 DASHSCOPE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 QWEN_MODEL = "qwen-plus"  # the tutorial's model; it does not think unless asked
 LLM_TIMEOUT_S = 120.0  # connect, and the longest gap between streamed chunks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import get_args
+from typing import Literal, get_args
 
 import anyio
 from pydantic import BaseModel, Field, PrivateAttr
@@ -13,10 +13,13 @@ from tools import defaults, globs
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.readers import reader_for
+from tools.rerankers import Reranker
 from tools.services import Services
 from tools.store import CollectionInfo, Hit, check_collection_name
 
 MODES: tuple[Mode, ...] = get_args(Mode)
+ScoreKind = Literal["cosine", "bm25", "hybrid", "rerank"]
+_SCORES: dict[Mode, ScoreKind] = {"dense": "cosine", "bm25": "bm25", "hybrid": "hybrid"}
 MAX_QUERY_CHARS = 4000
 MAX_TOP_K = 50
 # Hybrid score = cosine(query, chunk) + HEADING_WEIGHT * cosine(query, section heading)
@@ -60,6 +63,11 @@ class SearchResponse(BaseModel):
 
     results: list[SearchHit]
     mode: Mode
+    scores: ScoreKind = Field(
+        description="What `score` is: cosine (-1..1, meaning), bm25 (unbounded, word matches), hybrid (cosine + "
+        "0.3 x heading cosine + 0.2 x BM25 share of the best), rerank (the reranker's relevance, 0..1); only "
+        "comparable within one result"
+    )
     note: str | None = None
     _best_similarity: float | None = PrivateAttr(default=None)
 
@@ -113,28 +121,35 @@ async def search_milvus_docs(
     """The `top_k` best chunks for `query` in the given mode (default: the server's); `source` is a glob
     over source paths."""
     query, top_k = check_query(query), check_top_k(top_k)
-    mode = check_mode(mode or services.search_mode)
+    chosen = check_mode(mode or services.search_mode)
     info = await open_collection(services, collection)
     note = None
-    if mode != "dense" and not info.hybrid:
+    if chosen != "dense" and not info.hybrid:
         note = (
             f"Collection {info.name!r} has no BM25 field (made by an older version or on a Milvus without BM25), "
             "so it was searched dense only; re-ingest into a new collection for bm25 and hybrid search"
         )
-        mode = "dense"
+        chosen = "dense"
     store, glob = services.store, source or None
     best: float | None = None
-    if mode == "bm25":
-        hits = await store.search_bm25(info.name, query, top_k, source=glob)
-    elif mode == "dense":
-        hits = await store.search_dense(info.name, await services.embedder.embed_query(query), top_k, source=glob)
+    depth = max(top_k, services.rerank_candidates) if services.reranker is not None else top_k
+    if chosen == "bm25":
+        hits = await store.search_bm25(info.name, query, depth, source=glob)
+    elif chosen == "dense":
+        hits = await store.search_dense(info.name, await services.embedder.embed_query(query), depth, source=glob)
         best = hits[0].score if hits else None
     else:
-        hits, best = await _hybrid(services, info, query, top_k, glob)
-    results = [_shape(rank, hit) for rank, hit in enumerate(hits, start=1)]
+        hits, best = await _hybrid(services, info, query, depth, glob)
+    scores = _SCORES[chosen]
+    if services.reranker is not None and hits:
+        try:
+            hits, scores = await _rerank(services.reranker, query, hits), "rerank"
+        except UserError as exc:
+            note = f"Reranking failed, so results are in {chosen} order: {exc}"
+    results = [_shape(rank, hit) for rank, hit in enumerate(hits[:top_k], start=1)]
     if not results and glob:
         note = await _no_match_note(services, info.name, glob) or note
-    response = SearchResponse(results=results, mode=mode, note=note)
+    response = SearchResponse(results=results, mode=chosen, scores=scores, note=note)
     response._best_similarity = best
     return response
 
@@ -182,6 +197,17 @@ async def _hybrid(
     rows = await store.fetch(name, best_ids)
     hits = [Hit(cid, fused[cid], rows[cid]) for cid in best_ids if cid in rows]
     return hits, max(similarity.values(), default=None)
+
+
+async def _rerank(reranker: Reranker, query: str, hits: list[Hit]) -> list[Hit]:
+    """The candidates in the reranker's order, with its scores; each passage is given with its title and headings."""
+    passages = []
+    for hit in hits:
+        assert hit.row is not None
+        path = " > ".join(part for part in dict.fromkeys([hit.row.title, *hit.row.headings]) if part)
+        passages.append(f"{path}\n\n{hit.row.text}" if path else hit.row.text)
+    ranked = await reranker.rerank(query, passages)
+    return [Hit(hits[r.index].chunk_id, r.score, hits[r.index].row) for r in ranked]
 
 
 async def _no_match_note(services: Services, name: str, pattern: str) -> str | None:

@@ -9,6 +9,7 @@ from tools import defaults
 from tools.defaults import Mode
 from tools.embedders import Embedder
 from tools.llm import LLMConfig
+from tools.rerankers import Reranker
 from tools.store import Store
 
 
@@ -25,6 +26,8 @@ class Services:
     max_file_bytes: int = int(defaults.MAX_FILE_MB * 1024 * 1024)
     max_pages: int = defaults.MAX_PAGES
     llm: LLMConfig = field(default_factory=LLMConfig)
+    reranker: Reranker | None = None  # reorders the best `rerank_candidates` of every search
+    rerank_candidates: int = defaults.RERANK_CANDIDATES
 
     def __post_init__(self) -> None:
         self.roots = [Path(r).resolve() for r in self.roots]
