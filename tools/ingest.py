@@ -20,6 +20,7 @@ import anyio
 import anyio.from_thread
 from pydantic import BaseModel, Field
 
+from tools import language
 from tools.chunking import chunk_document, embedding_text, heading_text
 from tools.errors import ProgressFn, UserError, first_error
 from tools.paths import FoundFile, SkippedFile, collect
@@ -282,6 +283,7 @@ class _Run:
                     content_hash=chunk.content_hash,
                     page_start=chunk.page_start,
                     page_end=chunk.page_end,
+                    lang=language.detect(chunk.text),
                 )
                 seen[chunk.content_hash] += 1
                 keep.add(row.id)

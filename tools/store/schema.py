@@ -42,12 +42,13 @@ class ChunkRow:
     content_hash: str
     page_start: int = 0  # the first and last page (or slide) the chunk is on; 0 where the format has no pages
     page_end: int = 0
+    lang: str = ""  # the chunk's language (tools/language.py)
     vector: list[float] | None = None
     heading_vector: list[float] | None = None  # the section heading's vector, where the collection keeps one
 
 
 VECTOR_FIELDS = ("vector", "heading_vector")
-# Collections made by earlier versions lack the fields added since (root, pages); rows read back from them get defaults.
+# Collections made by earlier versions lack the fields added since (root, pages, lang); rows read back get defaults.
 ALL_FIELDS = frozenset(f.name for f in fields(ChunkRow))
 
 
@@ -153,6 +154,7 @@ def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any
     schema.add_field("content_hash", DataType.VARCHAR, max_length=ID_MAX)
     schema.add_field("page_start", DataType.INT64)
     schema.add_field("page_end", DataType.INT64)
+    schema.add_field("lang", DataType.VARCHAR, max_length=16)
     index = client.prepare_index_params()
     index.add_index("vector", **DENSE_INDEX)
     if full:
@@ -193,6 +195,7 @@ def from_entity(chunk_id: str, entity: dict[str, Any]) -> ChunkRow:
         content_hash=entity.get("content_hash", ""),
         page_start=int(entity.get("page_start") or 0),
         page_end=int(entity.get("page_end") or 0),
+        lang=entity.get("lang") or "",
         vector=entity.get("vector"),
         heading_vector=entity.get("heading_vector"),
     )

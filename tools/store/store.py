@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tools import globs
+from tools import globs, language
 from tools.store import filters
 from tools.store.connection import Connection
 from tools.store.schema import (
@@ -31,6 +32,7 @@ from tools.store.schema import (
 log = logging.getLogger(__name__)
 
 QUERY_WINDOW = 16384  # the most rows one Milvus query returns
+LANGUAGE_SAMPLE = 500  # chunks read to tell the language of a collection made before chunks recorded theirs
 DELETE_BATCH = 100  # sources per delete expression
 Consistency = Literal["Strong", "Session", "Bounded", "Eventually"]
 
@@ -175,6 +177,17 @@ class Store:
                 key = (row.get("root") or "", row["source"])
                 counts[key] = counts.get(key, 0) + 1
         return counts
+
+    async def languages(self, name: str) -> Counter[str]:
+        """How many chunks are in each language: from the `lang` field, or for collections made before it, from a
+        sample of their texts."""
+        if "lang" in self._info[name].fields:
+            rows = await self.connection.run(self._query_all, name, "", ["lang"])
+            return Counter(row["lang"] for row in rows)
+        sample = await self.connection.run(
+            lambda client: client.query(name, filter="", output_fields=["text"], limit=LANGUAGE_SAMPLE)
+        )
+        return Counter(language.detect(row["text"]) for row in sample)
 
     async def document_chunks(self, name: str, document: DocKey, first: int, last: int) -> list[ChunkRow]:
         """The chunks of one document (root, source) from index `first` to `last`, in order."""

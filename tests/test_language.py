@@ -1,0 +1,26 @@
+"""Telling a text's language from its script: queries, document chunks, code."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tools.language import detect, main_languages, shares
+
+
+def test_queries_in_the_languages_users_ask_in() -> None:
+    assert detect("How is data stored in milvus?") == "en"
+    assert detect("밀버스는 데이터를 어떻게 저장하나요?") == "ko"
+    assert detect("Milvus 如何存储数据？") == "zh"
+    assert detect("Milvus のデータはどこに保存されますか") == "ja"  # kana: Japanese, though it has Han too
+    assert detect("HNSW와 IVF_FLAT 인덱스의 차이는 무엇인가요?") == "ko"  # Latin product names inside Korean
+    assert detect("Как Milvus хранит данные?") == "cyrillic"
+    assert detect("Milvus ist eine Vektordatenbank und speichert Daten in Sammlungen.") == "latin"
+    assert detect("IVF_FLAT") == "en" and detect("1234 !!") == "und"  # too short to say otherwise; no letters
+
+
+def test_code_says_nothing_of_a_language_and_shares_leave_it_out() -> None:
+    code = 'client.create_collection(collection_name="docs", dimension=768, metric_type="COSINE")\nres = client.search()'
+    assert detect(code) == "und"
+    counted = Counter({"en": 90, "und": 40, "zh": 8, "latin": 2})
+    assert shares(counted) == {"en": 0.9, "zh": 0.08, "latin": 0.02}
+    assert main_languages(shares(counted)) == ["en"] and main_languages({"zh": 0.6, "en": 0.4}) == ["zh", "en"]
