@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
+from tools.ingest import ingest_documents
 from tools.language import detect, main_languages, shares
+from tools.search import document_languages, search_milvus_docs
+from tools.services import Services
 
 
 def test_queries_in_the_languages_users_ask_in() -> None:
@@ -24,3 +29,14 @@ def test_code_says_nothing_of_a_language_and_shares_leave_it_out() -> None:
     counted = Counter({"en": 90, "und": 40, "zh": 8, "latin": 2})
     assert shares(counted) == {"en": 0.9, "zh": 0.08, "latin": 0.02}
     assert main_languages(shares(counted)) == ["en"] and main_languages({"zh": 0.6, "en": 0.4}) == ["zh", "en"]
+
+
+@pytest.mark.anyio
+async def test_search_says_which_language_would_find_more(services: Services) -> None:
+    await ingest_documents(services, ["milvus_docs/en/faq/product_faq.md"])
+    assert await document_languages(services, services.collection) == {"en": 1.0}
+    korean = await search_milvus_docs(services, "밀버스는 데이터를 어떻게 저장하나요?")
+    assert korean.results and korean.note == (
+        "This query is in Korean and the documents are mostly in English; the same query in English usually finds more here."
+    )
+    assert (await search_milvus_docs(services, "How is data stored in milvus?")).note is None

@@ -191,6 +191,7 @@ class _Run:
                         await send.send(await self._prepare(items[at : at + FILES_PER_BATCH]))
         if self.info is not None and (self.added or self.removed):
             await self.services.store.flush(self.name)
+            self.services.languages.pop(self.name, None)
 
     async def prune(self, folders: list[tuple[Path, str]], present: set[DocKey]) -> None:
         """Delete the chunks of documents inside `folders` (each under its own root) whose files were not found."""

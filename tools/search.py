@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Literal, get_args
@@ -9,7 +10,7 @@ from typing import Literal, get_args
 import anyio
 from pydantic import BaseModel, Field, PrivateAttr
 
-from tools import defaults, globs
+from tools import defaults, globs, language
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.readers import reader_for
@@ -29,6 +30,7 @@ HEADING_WEIGHT = 0.3
 BM25_WEIGHT = 0.2
 CANDIDATES = 50
 NOTE_EXAMPLES = 5
+LANGUAGES_TTL_S = 300.0  # another process may ingest meanwhile; this one forgets after its own ingests
 
 
 class SearchHit(BaseModel):
@@ -147,6 +149,7 @@ async def search_milvus_docs(
         except UserError as exc:
             note = f"Reranking failed, so results are in {chosen} order: {exc}"
     results = [_shape(rank, hit) for rank, hit in enumerate(hits[:top_k], start=1)]
+    note = note or await _language_note(services, info.name, query)
     if not results and glob:
         note = await _no_match_note(services, info.name, glob) or note
     response = SearchResponse(results=results, mode=chosen, scores=scores, note=note)
@@ -208,6 +211,27 @@ async def _rerank(reranker: Reranker, query: str, hits: list[Hit]) -> list[Hit]:
         passages.append(f"{path}\n\n{hit.row.text}" if path else hit.row.text)
     ranked = await reranker.rerank(query, passages)
     return [Hit(hits[r.index].chunk_id, r.score, hits[r.index].row) for r in ranked]
+
+
+async def document_languages(services: Services, name: str) -> dict[str, float]:
+    """The share of each language in a collection's chunks (sampled; cached for `LANGUAGES_TTL_S`)."""
+    now = time.monotonic()
+    cached = services.languages.get(name)
+    if cached is None or now - cached[0] > LANGUAGES_TTL_S:
+        cached = services.languages[name] = (now, language.shares(await services.store.languages(name)))
+    return cached[1]
+
+
+async def _language_note(services: Services, name: str, query: str) -> str | None:
+    """When the query is not in a language of the documents: say which language would find more."""
+    asked = language.detect(query)
+    documents = language.main_languages(await document_languages(services, name))
+    if asked in ("und", *documents) or not documents:
+        return None
+    return (
+        f"This query is in {language.name(asked)} and the documents are mostly in {language.name(documents[0])}; "
+        f"the same query in {language.name(documents[0])} usually finds more here."
+    )
 
 
 async def _no_match_note(services: Services, name: str, pattern: str) -> str | None:

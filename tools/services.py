@@ -28,6 +28,8 @@ class Services:
     llm: LLMConfig = field(default_factory=LLMConfig)
     reranker: Reranker | None = None  # reorders the best `rerank_candidates` of every search
     rerank_candidates: int = defaults.RERANK_CANDIDATES
+    # Each collection's language shares, and when they were read (tools/search.py document_languages).
+    languages: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.roots = [Path(r).resolve() for r in self.roots]

@@ -32,7 +32,7 @@ from tools.store.schema import (
 log = logging.getLogger(__name__)
 
 QUERY_WINDOW = 16384  # the most rows one Milvus query returns
-LANGUAGE_SAMPLE = 500  # chunks read to tell the language of a collection made before chunks recorded theirs
+LANGUAGE_SAMPLE = 2000  # chunks read to tell a collection's languages
 DELETE_BATCH = 100  # sources per delete expression
 Consistency = Literal["Strong", "Session", "Bounded", "Eventually"]
 
@@ -179,15 +179,15 @@ class Store:
         return counts
 
     async def languages(self, name: str) -> Counter[str]:
-        """How many chunks are in each language: from the `lang` field, or for collections made before it, from a
-        sample of their texts."""
-        if "lang" in self._info[name].fields:
-            rows = await self.connection.run(self._query_all, name, "", ["lang"])
-            return Counter(row["lang"] for row in rows)
+        """How many chunks are in each language, in a sample of `LANGUAGE_SAMPLE` chunks (ids are hashes, so the
+        first rows are a fair sample); collections made before chunks recorded it are detected from their texts."""
+        field = "lang" if "lang" in self._info[name].fields else "text"
         sample = await self.connection.run(
-            lambda client: client.query(name, filter="", output_fields=["text"], limit=LANGUAGE_SAMPLE)
+            lambda client: client.query(
+                name, filter="", output_fields=[field], limit=LANGUAGE_SAMPLE, consistency_level=self.consistency
+            )
         )
-        return Counter(language.detect(row["text"]) for row in sample)
+        return Counter(row["lang"] if field == "lang" else language.detect(row["text"]) for row in sample)
 
     async def document_chunks(self, name: str, document: DocKey, first: int, last: int) -> list[ChunkRow]:
         """The chunks of one document (root, source) from index `first` to `last`, in order."""
