@@ -71,9 +71,9 @@ async def search(services: Services, query: str, mode: str) -> list[SearchHit]:
 
 
 async def evaluate(
-    corpus: str, items: list[dict[str, Any]], modes: list[str], shared: Path, misses: bool
+    corpus: str, sets: dict[str, list[dict[str, Any]]], modes: list[str], shared: Path, misses: bool
 ) -> list[dict[str, Any]]:
-    """Ingest one corpus into a fresh Milvus Lite file, then score every mode on it."""
+    """Ingest one corpus into a fresh Milvus Lite file, then score every question set in every mode on it."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         docs = Path(tmp, "docs")
@@ -83,24 +83,26 @@ async def evaluate(
         started = time.perf_counter()
         ingested = await ingest_documents(services, ["."])
         ingest_s = time.perf_counter() - started
-        for mode in modes:
-            ranked, latencies = [], []
-            for item in items:
-                started = time.perf_counter()
-                ranked.append(await search(services, item["question"], mode))
-                latencies.append((time.perf_counter() - started) * 1000)
-            rows.append(
-                {
-                    "corpus": corpus,
-                    "mode": mode,
-                    **score(items, ranked),
-                    "search_p50_ms": sorted(latencies)[len(latencies) // 2],
-                    "chunks": ingested.chunks_added,
-                    "ingest_s": ingest_s,
-                }
-            )
-            if misses:
-                print_misses(corpus, mode, items, ranked)
+        for lang, items in sets.items():
+            for mode in modes:
+                ranked, latencies = [], []
+                for item in items:
+                    started = time.perf_counter()
+                    ranked.append(await search(services, item["question"], mode))
+                    latencies.append((time.perf_counter() - started) * 1000)
+                rows.append(
+                    {
+                        "corpus": corpus,
+                        "lang": lang,
+                        "mode": mode,
+                        **score(items, ranked),
+                        "search_p50_ms": sorted(latencies)[len(latencies) // 2],
+                        "chunks": ingested.chunks_added,
+                        "ingest_s": ingest_s,
+                    }
+                )
+                if misses:
+                    print_misses(f"{corpus}, {lang}", mode, items, ranked)
         services.store.close()
     return rows
 
@@ -121,32 +123,39 @@ def print_misses(corpus: str, mode: str, items: list[dict[str, Any]], ranked: li
 def print_table(rows: list[dict[str, Any]]) -> None:
     columns = ["R@1", "R@3", "R@5", "R@10", "MRR@10"]
     print(
-        f"\n{'corpus':<7} {'mode':<7} " + " ".join(f"{c:>6}" for c in columns) + f" {'p50 ms':>7} {'chunks':>7} {'ingest s':>9}"
+        f"\n{'corpus':<7} {'lang':<5} {'mode':<7} "
+        + " ".join(f"{c:>6}" for c in columns)
+        + f" {'p50 ms':>7} {'chunks':>7} {'ingest s':>9}"
     )
     for r in rows:
         print(
-            f"{r['corpus']:<7} {r['mode']:<7} "
+            f"{r['corpus']:<7} {r['lang']:<5} {r['mode']:<7} "
             + " ".join(f"{r[c]:>6.3f}" for c in columns)
             + f" {r['search_p50_ms']:>7.1f} {r['chunks']:>7} {r['ingest_s']:>9.1f}"
         )
 
 
+def question_file(shared: Path, lang: str) -> Path:
+    return shared / "eval" / ("eval_dev.jsonl" if lang == "en" else f"eval_dev_{lang}.jsonl")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=SHARED, help="the shared folder with corpus/ (default: %(default)s)")
-    parser.add_argument("--eval", type=Path, help="question set (default: <shared>/eval/eval_dev.jsonl)")
+    parser.add_argument("--eval", type=Path, help="one question set instead of --langs")
+    parser.add_argument("--langs", default="en,ko,zh", help="question sets by language: <shared>/eval/eval_dev[_xx].jsonl")
     parser.add_argument("--corpora", default="faq,all", help="faq (the FAQ alone), all (the FAQ inside all English docs)")
     parser.add_argument("--modes", default="dense,bm25,hybrid")
     parser.add_argument("--misses", action="store_true", help="list questions whose gold section is not in the top 3")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     modes = args.modes.split(",")
-    eval_file = args.eval or args.shared / "eval" / "eval_dev.jsonl"
-    items = [json.loads(line) for line in eval_file.open() if line.strip()]
-    print(f"{len(items)} questions from {eval_file}, embedder {Settings().embedder().name}, top_k 10")
+    files = {"set": args.eval} if args.eval else {lang: question_file(args.shared, lang) for lang in args.langs.split(",")}
+    sets = {lang: [json.loads(line) for line in path.open() if line.strip()] for lang, path in files.items()}
+    print(f"{', '.join(f'{len(v)} {k}' for k, v in sets.items())} questions, embedder {Settings().embedder().name}, top_k 10")
     rows = []
     for corpus in args.corpora.split(","):
-        rows += asyncio.run(evaluate(corpus, items, modes, args.shared, args.misses))
+        rows += asyncio.run(evaluate(corpus, sets, modes, args.shared, args.misses))
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
