@@ -1,9 +1,12 @@
 """A real HTTP server on loopback that stands where DashScope's OpenAI-compatible endpoint stands.
 
 It is strict where DashScope is strict (Bearer key, thinking only when streaming, a positive thinking_budget,
-known models) and answers deterministically from the request: the answer quotes the first numbered passage
-("[1] source § heading" then its text) of the user message, so tests can check citation plumbing.
-Faults for the next requests are queued with `fail_next`, `delay_next` and `cut_next`.
+known models, positive token limits) and answers deterministically from the request: the answer quotes the first
+numbered passage ("[1] source § heading" then its text) of the user message, so tests can check citation plumbing.
+`max_completion_tokens` bounds reasoning and answer together and `max_tokens` the answer alone, as DashScope
+documents them, counting a token as 4 characters; a stream stopped by one ends with finish_reason "length".
+Faults for the next requests are queued with `fail_next`, `delay_next`, `cut_next`, `endless_next`,
+`malformed_next` and `reasoning_only_next`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from typing import Any
 PREFIX = "/compatible-mode/v1"
 MODELS = {"qwen-plus", "qwen-turbo", "qwen-flash", "qwen-max", "qwen3-235b-a22b", "qwen3-32b", "qwen3-8b"}
 NO_ANSWER = "I could not find the answer in the provided documents."
+CHARS_PER_TOKEN = 4
+# An endless stream stops on its own after this long or this many bytes, so no test can hang on it.
+ENDLESS_MAX_S = 60.0
+ENDLESS_MAX_BYTES = 200 * 1024 * 1024
 ERRORS = {
     400: ("invalid_request_error", "invalid_parameter_error"),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -39,12 +46,15 @@ FAULT_MESSAGES = {
 
 @dataclass
 class Fault:
-    kind: str  # "fail", "delay" or "cut"
+    kind: str  # "fail", "delay", "cut", "endless", "malformed" or "reasoning_only"
     status: int = 0
     seconds: float = 0.0
     after_chunks: int | None = None  # None: before the response headers
     graceful: bool = False
     retry_after_ms: int | None = None
+    piece: str = ""  # endless: the text of each delta
+    field: str = "content"  # endless: "content" or the reasoning field
+    data: bytes = b""  # malformed: the SSE data sent in place of a chunk
 
 
 @dataclass
@@ -57,6 +67,8 @@ class Stub:
     reasoning_field: str = "reasoning_content"  # newer vLLM sends "reasoning"
     requests: list[dict[str, Any] | None] = field(default_factory=list)  # parsed JSON bodies, in order
     headers: list[dict[str, str]] = field(default_factory=list)  # the headers of each request, same order
+    paths: list[str] = field(default_factory=list)  # the target (path and query) of every request, even a 404
+    sent_bytes: int = 0  # SSE bytes written by the last endless stream
     faults: list[Fault] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,6 +92,27 @@ class Stub:
         """
         with self.lock:
             self.faults.append(Fault("cut", after_chunks=after_chunks, graceful=graceful))
+
+    def endless_next(self, piece: str = "x" * 1000, interval_s: float = 0.0, reasoning: bool = False) -> None:
+        """Make the next stream send `piece` as a delta every `interval_s` seconds and never finish.
+
+        It ignores max_tokens, as a broken or hostile server would; `reasoning` sends the pieces as reasoning
+        instead of answer text. It stops by itself after ENDLESS_MAX_S seconds or ENDLESS_MAX_BYTES bytes, or
+        when the client hangs up.
+        """
+        with self.lock:
+            field = self.reasoning_field if reasoning else "content"
+            self.faults.append(Fault("endless", seconds=interval_s, piece=piece, field=field))
+
+    def malformed_next(self, after_chunks: int = 2, data: bytes = b'{"id": "chatcmpl-1", "choices": [{"delta": ') -> None:
+        """Send `data` as the SSE data of chunk number `after_chunks` of the next stream (default: cut-off JSON)."""
+        with self.lock:
+            self.faults.append(Fault("malformed", after_chunks=after_chunks, data=data))
+
+    def reasoning_only_next(self) -> None:
+        """Make the next stream think (whatever the request asked) and then finish with "stop" and no answer."""
+        with self.lock:
+            self.faults.append(Fault("reasoning_only"))
 
     def _record(self, body: dict[str, Any] | None, headers: dict[str, str]) -> Fault | None:
         with self.lock:
@@ -120,7 +153,9 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.path.rstrip("/") != f"{PREFIX}/chat/completions":
+            with stub.lock:
+                stub.paths.append(self.path)
+            if self.path.split("?", 1)[0].rstrip("/") != f"{PREFIX}/chat/completions":
                 self._error(404, f"Path {self.path} not found.", code="NotFound")
                 return
             try:
@@ -159,10 +194,17 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             self.send_header("Transfer-Encoding", "chunked")
             self.send_header("x-request-id", str(uuid.uuid4()))
             self.end_headers()
-            for n, chunk in enumerate(_chunks(body, stub.reasoning_field)):
+            if fault is not None and fault.kind == "endless":
+                self._endless(body, fault)
+                return
+            thinks = fault is not None and fault.kind == "reasoning_only"
+            for n, chunk in enumerate(_chunks(body, stub.reasoning_field, reasoning_only=thinks)):
                 if fault is not None and fault.after_chunks == n:
                     if fault.kind == "delay":
                         time.sleep(fault.seconds)
+                    elif fault.kind == "malformed":
+                        self._send_chunk(b"data: " + fault.data + b"\n\n")
+                        continue
                     elif fault.kind == "cut":
                         if fault.graceful:
                             self.wfile.write(b"0\r\n\r\n")
@@ -173,6 +215,22 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             self._send_chunk(b"data: [DONE]\n\n")
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
+
+        def _endless(self, body: dict[str, Any], fault: Fault) -> None:
+            """Deltas until the client hangs up, or the stub's own bounds in time and bytes are reached."""
+            base = {"id": f"chatcmpl-{uuid.uuid4()}", "object": "chat.completion.chunk", "created": int(time.time())}
+            delta = {"role": "assistant", "content": "", fault.field: fault.piece}
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+            chunk = {**base, "model": body["model"], "choices": [choice], "usage": None}
+            data = f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+            stub.sent_bytes = 0
+            deadline = time.monotonic() + ENDLESS_MAX_S
+            while time.monotonic() < deadline and stub.sent_bytes < ENDLESS_MAX_BYTES:
+                self._send_chunk(data)  # raises BrokenPipeError once the client has gone
+                stub.sent_bytes += len(data)
+                if fault.seconds:
+                    time.sleep(fault.seconds)
+            self.close_connection = True
 
         def _send_chunk(self, data: bytes) -> None:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -218,6 +276,10 @@ def _invalid(body: dict[str, Any] | None, models: set[str]) -> tuple[int, str] |
     budget = body.get("thinking_budget")
     if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0):
         return 400, "<400> InternalError.Algo.InvalidParameter: thinking_budget must be a positive integer"
+    for limit in ("max_tokens", "max_completion_tokens"):
+        value = body.get(limit)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            return 400, f"<400> InternalError.Algo.InvalidParameter: {limit} must be a positive integer"
     if _thinks(body) and body.get("stream") is not True:
         return 400, (
             "<400> InternalError.Algo.InvalidParameter: parameter.enable_thinking must be set to false for non-streaming calls"
@@ -248,13 +310,27 @@ def _pieces(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _chunks(body: dict[str, Any], reasoning_field: str) -> Iterator[dict[str, Any]]:
-    """The chat.completion.chunk objects of one streamed answer."""
+def _chunks(body: dict[str, Any], reasoning_field: str, reasoning_only: bool = False) -> Iterator[dict[str, Any]]:
+    """The chat.completion.chunk objects of one streamed answer.
+
+    `reasoning_only`: the model thinks and then stops without answering (finish_reason "stop").
+    """
     reasoning, answer = _texts(body)
-    thinks = _thinks(body)
+    thinks = _thinks(body) or reasoning_only
+    if reasoning_only:
+        answer = ""
     budget = body.get("thinking_budget")
     if thinks and budget is not None:
-        reasoning = reasoning[: budget * 4]
+        reasoning = reasoning[: budget * CHARS_PER_TOKEN]
+    reasoning = reasoning if thinks else ""
+    finish = "stop"
+    total_limit = body.get("max_completion_tokens")  # reasoning and answer together
+    if total_limit is not None and len(reasoning) + len(answer) > total_limit * CHARS_PER_TOKEN:
+        room = total_limit * CHARS_PER_TOKEN
+        reasoning, answer, finish = reasoning[:room], answer[: max(0, room - len(reasoning))], "length"
+    answer_limit = body.get("max_tokens")  # the answer alone
+    if answer_limit is not None and len(answer) > answer_limit * CHARS_PER_TOKEN:
+        answer, finish = answer[: answer_limit * CHARS_PER_TOKEN], "length"
     base = {
         "id": f"chatcmpl-{uuid.uuid4()}",
         "object": "chat.completion.chunk",
@@ -268,20 +344,19 @@ def _chunks(body: dict[str, Any], reasoning_field: str) -> Iterator[dict[str, An
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
         return {**base, "choices": [choice], "usage": None}
 
-    if thinks:
-        for piece in _pieces(reasoning):
-            yield chunk({"role": "assistant", "content": "", reasoning_field: piece})
+    for piece in _pieces(reasoning):
+        yield chunk({"role": "assistant", "content": "", reasoning_field: piece})
     for piece in _pieces(answer):
         yield chunk({"role": "assistant", "content": piece})
-    yield chunk({"role": "assistant", "content": ""}, "stop")
+    yield chunk({"role": "assistant", "content": ""}, finish)
     if usage_wanted:
-        yield {**base, "choices": [], "usage": _usage(body, reasoning if thinks else "", answer)}
+        yield {**base, "choices": [], "usage": _usage(body, reasoning, answer)}
 
 
 def _usage(body: dict[str, Any], reasoning: str, answer: str) -> dict[str, Any]:
     prompt = sum(len(str(m.get("content", ""))) for m in body["messages"]) // 4 + 1
-    reasoning_tokens = len(reasoning) // 4
-    completion = reasoning_tokens + len(answer) // 4 + 1
+    reasoning_tokens = len(reasoning) // CHARS_PER_TOKEN
+    completion = reasoning_tokens + len(answer) // CHARS_PER_TOKEN + 1
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,

@@ -326,3 +326,40 @@ def test_stub_non_streaming_completion(stub: Stub) -> None:
     assert reply["object"] == "chat.completion"
     assert reply["choices"][0]["message"] == {"role": "assistant", "content": f"{PASSAGE} [1]"}
     assert reply["choices"][0]["finish_reason"] == "stop"
+
+
+# --- credentials inside the base URL ---
+
+
+@pytest.mark.anyio
+async def test_userinfo_in_the_base_url_is_never_shown(stub: Stub) -> None:
+    url = stub.base_url.replace("http://", "http://alice:hunter2-pw@")  # httpx sends it as Basic auth
+    with pytest.raises(LLMError, match="401") as caught:
+        await stream_chat(config(stub, base_url=url), MESSAGES)
+    message = str(caught.value)
+    assert "hunter2-pw" not in message and "alice" not in message
+    assert stub.base_url.replace("http://", "http://***@") in message
+
+
+@pytest.mark.anyio
+async def test_a_key_in_the_base_url_query_is_never_shown(stub: Stub) -> None:
+    url = f"{stub.base_url}?key=query-secret-42"  # the stub's 404 echoes the path it got, key and all
+    with pytest.raises(LLMError) as caught:
+        await stream_chat(config(stub, base_url=url), MESSAGES)
+    message = str(caught.value)
+    assert "query-secret-42" in stub.paths[0]
+    assert "query-secret-42" not in message
+    assert f"{stub.base_url}?key=***" in message
+
+
+@pytest.mark.anyio
+async def test_credentials_hidden_when_the_connection_is_refused() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://bob:pa55word-x@127.0.0.1:{port}/v1?token=tok-777"
+    with pytest.raises(LLMError, match="Could not connect") as caught:
+        await stream_chat(LLMConfig(base_url=url, api_key=KEY, max_retries=0), MESSAGES)
+    message = str(caught.value)
+    assert "pa55word-x" not in message and "tok-777" not in message
+    assert f"http://***@127.0.0.1:{port}/v1?token=***" in message

@@ -2,6 +2,7 @@
 
 Every request is streamed. The `openai` client retries 429, 5xx, connection errors and timeouts with its own
 backoff (`LLMConfig.max_retries`); a stream that breaks after it has started is not retried, and is an error.
+URLs in messages have their credentials hidden (`tools.redact`), as the API key is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from openai.types import CompletionUsage
 
 from tools import defaults
 from tools.errors import LLMError, ProgressFn
+from tools.redact import redact_url, redact_urls_in, url_secrets
 
 Dialect = Literal["dashscope", "chat_template_kwargs", "none"]
 # dashscope: extra_body {"enable_thinking": bool, "thinking_budget": int}, as DashScope documents.
@@ -152,7 +154,7 @@ async def stream_chat(
                     phase, parts = ("answering", answer) if text else ("thinking", reasoning)
                     await report(f"{phase}… {sum(map(len, parts))} chars")
     except openai.APIError as exc:
-        raise LLMError(_scrub(_explain(exc, config, chosen, streaming), config.api_key)) from None
+        raise LLMError(_scrub(_explain(exc, config, chosen, streaming), config)) from None
     if finish_reason is None:
         raise LLMError(
             f"The answer from {chosen} ended before it was complete (the stream closed without a finish reason); "
@@ -183,7 +185,7 @@ def _usage(usage: CompletionUsage) -> dict[str, Any]:
 
 def _explain(exc: openai.APIError, config: LLMConfig, model: str, streaming: bool) -> str:
     """A message for a failed request that says what to change."""
-    url = config.base_url
+    url = redact_url(config.base_url)
     retries = config.max_retries
     tries = f"after {retries} {'retry' if retries == 1 else 'retries'}" if retries else "with retries off"
     if isinstance(exc, openai.APITimeoutError):
@@ -240,6 +242,14 @@ def _backend_message(exc: openai.APIError) -> str:
     return exc.message
 
 
-def _scrub(text: str, api_key: str | None) -> str:
-    """Remove the API key from a message, as a last line of defence."""
-    return text.replace(api_key, "***") if api_key else text
+def _scrub(text: str, config: LLMConfig) -> str:
+    """Remove the API key and the base URL's credentials from a message, as a last line of defence.
+
+    The backend's own text may quote the URL, or a query secret without its URL around it (a 404 that echoes
+    the path it got), so the URL's secrets go wherever they appear.
+    """
+    text = redact_urls_in(text)
+    for secret in (config.api_key, *url_secrets(config.base_url)):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
