@@ -11,7 +11,7 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from server import __version__, client_log
 from server.settings import Settings
@@ -168,8 +168,9 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         enable_thinking: Annotated[
             bool | None, Field(description="Let Qwen 3 think before answering; default: the model's own default")
         ] = None,
-        thinking_budget: Annotated[
-            int | None, Field(description="Most tokens the model may spend thinking (a positive integer; turns thinking on)")
+        thinking_budget: Annotated[  # strict: a JSON true is not the integer 1
+            StrictInt | None,
+            Field(description="Most tokens the model may spend thinking (a positive integer; turns thinking on)"),
         ] = None,
         include_reasoning: Annotated[bool, Field(description="Return the model's reasoning text too")] = False,
         source: Annotated[str | None, Field(description="Only sources matching this glob")] = None,

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tools import defaults
 from tools.defaults import Mode
 from tools.embedders import MINILM, Embedder, Provider, make_embedder
-from tools.llm import Dialect, LLMConfig
+from tools.llm import MAX_TOKENS_LIMIT, Dialect, LLMConfig
 from tools.services import Services
 from tools.store import Consistency, Store
 
@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     )
     llm_timeout: float = Field(defaults.LLM_TIMEOUT_S, gt=0, description="Seconds to wait for the chat model")
     llm_max_retries: int = Field(defaults.LLM_MAX_RETRIES, ge=0, description="Retries on 429, 5xx and connection errors")
+    llm_total_timeout: float = Field(
+        defaults.LLM_TOTAL_TIMEOUT_S, gt=0, description="Seconds one whole answer may take, thinking and retries included"
+    )
+    llm_max_tokens: int = Field(
+        defaults.LLM_MAX_TOKENS,
+        ge=1,
+        le=MAX_TOKENS_LIMIT,
+        description="Tokens one answer may generate (DashScope counts thinking and answer together)",
+    )
 
     transport: Literal["stdio", "streamable-http"] = Field("stdio", description="stdio, or streamable-http")
     host: str = Field("127.0.0.1", description="Address to bind for streamable-http (loopback by default)")
@@ -121,6 +130,8 @@ class Settings(BaseSettings):
                 dialect=self.llm_dialect,
                 timeout_s=self.llm_timeout,
                 max_retries=self.llm_max_retries,
+                total_timeout_s=self.llm_total_timeout,
+                max_tokens=self.llm_max_tokens,
             ),
         )
 

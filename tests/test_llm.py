@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -11,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.dashscope_stub import NO_ANSWER, Stub, run_stub
-from tools import llm
+from tests.dashscope_stub import CHARS_PER_TOKEN, NO_ANSWER, Stub, run_stub
+from tools import defaults, llm
 from tools.errors import LLMError
 from tools.llm import LLMConfig, stream_chat, thinking_options
 
@@ -39,9 +40,10 @@ def config(stub: Stub, **changes: Any) -> LLMConfig:
     return LLMConfig(**{"base_url": stub.base_url, "api_key": KEY, "timeout_s": 5.0, "max_retries": 2, **changes})
 
 
-def sent(extra: dict[str, Any], model: str = "qwen-plus") -> dict[str, Any]:
-    """The whole JSON body stream_chat should send."""
-    return {"model": model, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}, **extra}
+def sent(extra: dict[str, Any], model: str = "qwen-plus", limit: dict[str, int] | None = None) -> dict[str, Any]:
+    """The whole JSON body stream_chat should send (DashScope: the size cap as max_completion_tokens)."""
+    limit = {"max_completion_tokens": defaults.LLM_MAX_TOKENS} if limit is None else limit
+    return {"model": model, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}, **limit, **extra}
 
 
 @pytest.mark.anyio
@@ -70,15 +72,16 @@ async def test_chat_template_kwargs_body_and_placeholder_key() -> None:
         local = config(stub, api_key=None, dialect="chat_template_kwargs", model="qwen3-8b")
         await stream_chat(local, MESSAGES, enable_thinking=False)
         await stream_chat(local, MESSAGES)
-    off = sent({"chat_template_kwargs": {"enable_thinking": False}}, "qwen3-8b")
-    assert stub.requests == [off, sent({}, "qwen3-8b")]
+    limit = {"max_tokens": defaults.LLM_MAX_TOKENS}  # other servers count thinking in max_tokens
+    off = sent({"chat_template_kwargs": {"enable_thinking": False}}, "qwen3-8b", limit)
+    assert stub.requests == [off, sent({}, "qwen3-8b", limit)]
     assert stub.headers[0]["authorization"] == "Bearer EMPTY"
 
 
 @pytest.mark.anyio
 async def test_dialect_none_sends_no_thinking_fields(stub: Stub) -> None:
     await stream_chat(config(stub, dialect="none"), MESSAGES)
-    assert stub.requests == [sent({})]
+    assert stub.requests == [sent({}, limit={"max_tokens": defaults.LLM_MAX_TOKENS})]
 
 
 @pytest.mark.parametrize(
@@ -88,6 +91,8 @@ async def test_dialect_none_sends_no_thinking_fields(stub: Stub) -> None:
         ("dashscope", True, -1, "positive integer"),
         ("dashscope", None, True, "positive integer"),
         ("dashscope", None, 1.5, "positive integer"),
+        ("dashscope", None, 10**30, "at most 1,000,000"),
+        ("dashscope", True, 1_000_001, "at most 1,000,000"),
         ("dashscope", False, 100, "thinking_budget only applies when thinking is on"),
         ("chat_template_kwargs", True, 100, "cannot honour a thinking budget"),
         ("none", None, 100, "cannot honour a thinking budget"),
@@ -326,6 +331,75 @@ def test_stub_non_streaming_completion(stub: Stub) -> None:
     assert reply["object"] == "chat.completion"
     assert reply["choices"][0]["message"] == {"role": "assistant", "content": f"{PASSAGE} [1]"}
     assert reply["choices"][0]["finish_reason"] == "stop"
+
+
+# --- bounds on one answer: size, total time, and what a stream may contain ---
+
+
+@pytest.mark.anyio
+async def test_max_tokens_goes_upstream_and_a_cut_answer_says_length(stub: Stub) -> None:
+    result = await stream_chat(config(stub, max_tokens=10), MESSAGES, enable_thinking=False)
+    assert stub.requests[0] is not None and stub.requests[0]["max_completion_tokens"] == 10
+    assert result.finish_reason == "length"
+    assert result.answer == f"{PASSAGE} [1]"[: 10 * CHARS_PER_TOKEN]
+
+
+@pytest.mark.anyio
+async def test_thinking_that_uses_up_max_tokens_is_an_error_naming_the_setting(stub: Stub) -> None:
+    with pytest.raises(LLMError, match=r"no answer.*LLM_MAX_TOKENS \(now 10\)"):
+        await stream_chat(config(stub, max_tokens=10), MESSAGES, model="qwen3-8b")  # thinks by default
+
+
+@pytest.mark.anyio
+async def test_thinking_budget_must_leave_room_for_the_answer(stub: Stub) -> None:
+    with pytest.raises(LLMError, match=r"thinking_budget \(500\).*LLM_MAX_TOKENS \(now 500\)"):
+        await stream_chat(config(stub, max_tokens=500), MESSAGES, thinking_budget=500)
+    assert stub.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_never_ends_stops_at_the_total_deadline(stub: Stub) -> None:
+    stub.endless_next(piece="and so on ", interval_s=0.02, reasoning=True)  # deltas well inside LLM_TIMEOUT
+    started = time.monotonic()
+    with pytest.raises(LLMError, match=r"did not finish within 1\.5 s.*LLM_TOTAL_TIMEOUT") as caught:
+        await stream_chat(config(stub, timeout_s=1.0, total_timeout_s=1.5), MESSAGES)
+    assert 1.4 < time.monotonic() - started < 10
+    assert "discarded" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_flood_stops_at_the_character_cap(stub: Stub) -> None:
+    stub.endless_next(piece="x" * 10_000)  # 20 MB in well under a second, ignoring max_tokens
+    started = time.monotonic()
+    with pytest.raises(LLMError, match=r"more than 1,000,000 characters.*LLM_MAX_TOKENS") as caught:
+        await stream_chat(config(stub), MESSAGES)
+    assert time.monotonic() - started < 20
+    assert len(str(caught.value)) < 1000
+    assert stub.sent_bytes < 20 * 1024 * 1024  # the client hung up long before the stub's own bound
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"id": "chatcmpl-1", "choices": [{"delta": ',  # cut-off JSON
+        b"not json at all",
+        b'{"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": 5}',  # JSON of the wrong shape
+        b'{"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [{"delta": "text"}]}',
+    ],
+)
+async def test_a_malformed_chunk_is_a_clear_error(stub: Stub, data: bytes) -> None:
+    stub.malformed_next(after_chunks=2, data=data)
+    with pytest.raises(LLMError, match=r"malformed chunk.*discarded") as caught:
+        await stream_chat(config(stub), MESSAGES)
+    assert stub.base_url in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_reasoning_without_an_answer_is_an_error(stub: Stub) -> None:
+    stub.reasoning_only_next()
+    with pytest.raises(LLMError, match=r"qwen-plus thought.*but gave no answer.*finish_reason 'stop'"):
+        await stream_chat(config(stub), MESSAGES)
 
 
 # --- credentials inside the base URL ---

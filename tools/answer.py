@@ -57,6 +57,7 @@ class AnswerResult(BaseModel):
     timings_ms: Timings
     thinking: Thinking
     reasoning: str | None = None
+    finish_reason: str | None = None  # "stop", or "length" when LLM_MAX_TOKENS cut the answer short; None: no model call
 
 
 def build_messages(question: str, hits: list[SearchHit]) -> list[dict[str, str]]:
@@ -119,6 +120,7 @@ async def answer_with_qwen(
         timings_ms=Timings(retrieval=round(retrieval_ms, 1), first_token=_round(first), total=round(total_ms, 1)),
         thinking=thinking,
         reasoning=result.reasoning if include_reasoning else None,
+        finish_reason=result.finish_reason,
     )
 
 

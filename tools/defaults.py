@@ -24,3 +24,8 @@ DASHSCOPE_URL = "https://dashscope.aliyuncs.com/compatible-mode/v1"
 QWEN_MODEL = "qwen-plus"  # the tutorial's model; it does not think unless asked
 LLM_TIMEOUT_S = 120.0  # connect, and the longest gap between streamed chunks
 LLM_MAX_RETRIES = 3  # 429, 5xx, connection errors and timeouts, with the openai client's backoff
+# One whole answer, thinking included: 8,192 tokens at a slow 30 tokens/s take about 270 s.
+LLM_TOTAL_TIMEOUT_S = 300.0
+# Tokens one answer may generate; DashScope counts thinking and answer together (max_completion_tokens). Models
+# refuse a limit above their own maximum output, and 8,192 is the smallest of those we know of (qwen-max's).
+LLM_MAX_TOKENS = 8192

@@ -75,11 +75,10 @@ class Connection:
             except MilvusException as exc:
                 if pause is None or not (_engine_lost(exc) if shared else _connection_lost(exc)):
                     raise UserError(f"Milvus at {self.where()} failed: {exc.message or exc}") from exc
-                if shared:
-                    log.warning("lost the Milvus Lite engine for %s (%s); finding or starting one", self.where(), exc.message)
-                else:
+                if not shared:
                     log.warning("lost the connection to Milvus at %s; reconnecting in %g s", self.where(), pause)
-                self._reset(client)
+                if self._reset(client) and shared:  # once per loss, though calls in flight at once all see it
+                    log.warning("lost the Milvus Lite engine for %s (%s); finding or starting one", self.where(), exc.message)
                 time.sleep(pause)
         raise AssertionError("unreachable")
 
@@ -113,14 +112,16 @@ class Connection:
             engine = self._engine if self._client is not None else None
         return engine.status() if engine is not None else None
 
-    def _reset(self, client: Any) -> None:
-        """Drop a broken client so the next call opens a new one."""
+    def _reset(self, client: Any) -> bool:
+        """Drop a broken client so the next call opens a new one; False if another call already did."""
         with self._lock:
-            if self._client is client:
+            current = self._client is client
+            if current:
                 self._client = None
                 self.on_reconnect()
         with contextlib.suppress(Exception):  # the connection is already broken; closing it may fail too
             client.close()
+        return current
 
     def _open(self) -> Any:
         from pymilvus import MilvusClient
@@ -213,7 +214,9 @@ def _connection_lost(exc: Any) -> bool:
 def _engine_lost(exc: Any) -> bool:
     """A Lite engine that went away mid-call: the channel broke, or nothing listens on the socket any more."""
     text = str(exc.message or "")
-    return _connection_lost(exc) or any(m in text for m in ("UNAVAILABLE", "Socket closed", "Connection reset", "Stream removed"))
+    # "closed channel": a call that shared the broken client with one that has already dropped it (see _reset)
+    markers = ("UNAVAILABLE", "Socket closed", "Connection reset", "Stream removed", "closed channel")
+    return _connection_lost(exc) or any(m in text for m in markers)
 
 
 class _ReadOnlyClient:

@@ -51,6 +51,7 @@ from tools.errors import UserError
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 30.0  # the most one process waits for an engine to be ready (its own or another's)
+FOREIGN_GRACE_S = 1.0  # another program's engine on the file is waited for this long before the file is refused
 EXIT_WAIT_S = 2.0  # the last process to leave waits this long, at most, for the engine to exit
 LOG_MAX_BYTES = 1 << 20  # the engine log is started afresh past this size
 POLL_S = 0.01
@@ -112,6 +113,11 @@ def runtime_dir() -> Path:
 
 class _Busy(Exception):
     """An engine of ours on this file is still on its way out: try again in a moment."""
+
+
+class _Foreign(Exception):
+    """Another program's engine serves the file, or holds its lock: refused, unless it goes within a moment (its
+    program has just exited, and the engine follows it within tens of ms)."""
 
 
 class LiteEngine:
@@ -185,6 +191,7 @@ class LiteEngine:
             self._take_lease(deadline)
             previous = self._pid
             busy: list[int] = []
+            foreign_since: float | None = None
             unreachable: tuple[int, str] | None = None
             while True:
                 found, unreachable = self._serving()
@@ -201,6 +208,10 @@ class LiteEngine:
                             pid = self._start(fd, deadline)
                         except _Busy as exc:
                             busy = exc.args[0]
+                        except _Foreign as exc:
+                            foreign_since = foreign_since or time.monotonic()
+                            if time.monotonic() - foreign_since > FOREIGN_GRACE_S:
+                                raise exc.args[0] from None
                         else:
                             self._pid = pid
                             self._log_start(pid, previous)
@@ -243,7 +254,7 @@ class LiteEngine:
         """Start an engine; called holding the engine lock, which the engine keeps for its life."""
         ours, foreign = self._engines_on_file()
         if foreign:
-            raise _foreign(self.files.db, foreign)
+            raise _Foreign(_foreign(self.files.db, foreign))
         if ours:
             raise _Busy(ours)
         fence = self._fence()
@@ -309,7 +320,7 @@ class LiteEngine:
         if not _ofd_lock(fd, fcntl.F_WRLCK):
             holder = _lock_holder(fd)
             os.close(fd)
-            raise _foreign(self.files.db, [holder] if holder and holder > 0 else [], engines=False)
+            raise _Foreign(_foreign(self.files.db, [holder] if holder and holder > 0 else [], engines=False))
         return fd
 
     def _write_record(self, record: dict[str, Any]) -> None:
