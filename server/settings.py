@@ -1,6 +1,8 @@
 """Every setting in one place: an environment variable each, a CLI flag each, the default beside it.
 
-`MILVUS_URI` is also `--milvus-uri`, and so on. Nothing else in the project reads `os.environ`.
+`MILVUS_URI` is also `--milvus-uri`, and so on. Nothing else in the project reads `os.environ`. A `.env` file is
+read only when `--env-file PATH` or `ENV_FILE` names one: never found by itself in the working directory, where
+anyone who can write a file could redirect DASHSCOPE_BASE_URL (and the key with it) or INGEST_ROOTS.
 """
 
 from __future__ import annotations
@@ -20,11 +22,15 @@ from tools.services import Services
 from tools.store import Consistency, Store
 
 
+class ConfigError(ValueError):
+    """A setting that cannot work, with a one-line message naming it."""
+
+
 class Settings(BaseSettings):
-    """Server settings, read from the environment (and `.env`), overridden by CLI flags."""
+    """Server settings, read from the environment (and a .env file named by --env-file), overridden by CLI flags."""
 
     model_config = SettingsConfigDict(
-        env_file=".env",
+        env_file=None,  # only where the user asks: `Settings.load` and --env-file / ENV_FILE
         extra="ignore",
         cli_kebab_case=True,
         cli_implicit_flags=True,
@@ -86,8 +92,21 @@ class Settings(BaseSettings):
         description="Extra Host header values accepted over HTTP (DNS-rebinding protection), comma-separated",
     )
     read_only: bool = Field(False, description="Expose only the read tools (search, answer)")
+    env_file: Path | None = Field(
+        None, description="A .env file to read settings from (the environment and flags override it); default: none"
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level (logs go to stderr)")
+
+    @classmethod
+    def load(cls, argv: list[str]) -> Settings:
+        """Settings from the environment and `argv`, and from the .env file that --env-file or ENV_FILE names, if any."""
+        env_file = env_file_asked(argv)
+        if env_file is not None and not env_file.is_file():
+            raise ConfigError(f"--env-file / ENV_FILE {str(env_file)!r}: no such file")
+        settings = cls(_env_file=env_file, _cli_parse_args=argv)
+        settings.env_file = env_file  # the file read, even if that file itself names another
+        return settings
 
     @field_validator("ingest_roots", mode="before")
     @classmethod
@@ -134,6 +153,17 @@ class Settings(BaseSettings):
                 max_tokens=self.llm_max_tokens,
             ),
         )
+
+
+def env_file_asked(argv: list[str]) -> Path | None:
+    """The .env file named by `--env-file PATH` (or `--env-file=PATH`) in `argv`, else by ENV_FILE; None if neither."""
+    for i, arg in enumerate(argv):
+        if arg == "--env-file" and i + 1 < len(argv):
+            return Path(argv[i + 1]).expanduser()
+        if arg.startswith("--env-file="):
+            return Path(arg.split("=", 1)[1]).expanduser()
+    named = os.environ.get("ENV_FILE", "").strip()
+    return Path(named).expanduser() if named else None
 
 
 def _secret(value: SecretStr | None) -> str | None:
