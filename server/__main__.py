@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import ValidationError
 
 from server.app import create_server
+from server.auth import check_exposure, load_token, serve_http
 from server.settings import ConfigError, Settings
 from tools.redact import RedactingFilter, url_secrets
 
@@ -20,6 +20,9 @@ log = logging.getLogger("server")
 def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings.load(sys.argv[1:] if argv is None else argv)
+        token = load_token(settings) if settings.transport == "streamable-http" else None
+        if settings.transport == "streamable-http":
+            check_exposure(settings, token)
     except ConfigError as exc:
         sys.exit(f"milvus-qwen-mcp: {exc}")
     except ValidationError as exc:  # a bad value in the environment or the .env file (flags are checked by argparse)
@@ -28,19 +31,19 @@ def main(argv: list[str] | None = None) -> None:
     # value is ours and has been read, so hide it from pymilvus.
     os.environ.pop("MILVUS_URI", None)
     logging.basicConfig(stream=sys.stderr, level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    hide_secrets_in_logs(settings)
+    hide_secrets_in_logs(settings, token)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     log_settings_source(settings)
     server = create_server(settings)
     if settings.transport == "stdio":
         server.run("stdio")
     else:
-        server.run("streamable-http", host=settings.host, port=settings.port, transport_security=transport_security(settings))
+        serve_http(server, settings, token)
 
 
-def hide_secrets_in_logs(settings: Settings) -> None:
-    """Every log line leaves with URLs' credentials and keys replaced by ***."""
-    secrets: list[str | None] = []
+def hide_secrets_in_logs(settings: Settings, token: str | None) -> None:
+    """Every log line leaves with URLs' credentials, keys and the bearer token replaced by ***."""
+    secrets: list[str | None] = [token]
     for key in (settings.dashscope_api_key, settings.embedding_api_key, settings.milvus_token):
         secrets.append(key.get_secret_value() if key else None)
     for url in (settings.dashscope_base_url, settings.embedding_base_url or "", settings.milvus_uri):
@@ -58,16 +61,6 @@ def log_settings_source(settings: Settings) -> None:
     log.info("settings: the environment and flags (no .env file; --env-file PATH or ENV_FILE reads one)")
     if Path(".env").is_file():
         log.warning("%s was not read: settings come from a .env file only when --env-file names it", Path(".env").resolve())
-
-
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """DNS-rebinding protection, always on: loopback names, the bind host and ALLOWED_HOSTS."""
-    hosts = ["127.0.0.1", "localhost", "[::1]", settings.host, *settings.allowed_hosts]
-    return TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
-        allowed_hosts=[f"{h}:*" for h in hosts] + hosts,
-        allowed_origins=[f"http://{h}:*" for h in hosts],
-    )
 
 
 if __name__ == "__main__":

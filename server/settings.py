@@ -91,6 +91,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Extra Host header values accepted over HTTP (DNS-rebinding protection), comma-separated",
     )
+    mcp_auth_token: SecretStr | None = Field(
+        None, description="Bearer token HTTP clients must send (Authorization: Bearer ...); prefer MCP_AUTH_TOKEN_FILE"
+    )
+    mcp_auth_token_file: Path | None = Field(None, description="File holding the bearer token for streamable-http")
+    allow_unauthenticated: bool = Field(
+        False, description="Serve streamable-http off loopback without a token (only behind something that authenticates)"
+    )
     read_only: bool = Field(False, description="Expose only the read tools (search, answer)")
     env_file: Path | None = Field(
         None, description="A .env file to read settings from (the environment and flags override it); default: none"
