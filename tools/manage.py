@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 from pydantic import BaseModel, Field
 
 from tools.errors import UserError
@@ -65,12 +66,13 @@ async def describe_collection(
         sources=len(counts),
         listed=[SourceCount(source=s, root=root, chunks=counts[root, s]) for root, s in matching[:limit]],
         collections=await services.store.collections(),
-        engine=_engine(services),
+        engine=await _engine(services),
     )
 
 
-def _engine(services: Services) -> EngineReport | None:
-    status = services.store.connection.engine_status()
+async def _engine(services: Services) -> EngineReport | None:
+    # in a worker thread: it reads /proc, and waits while another call is finding or starting the engine
+    status = await anyio.to_thread.run_sync(services.store.connection.engine_status)
     if status is None:
         return None
     return EngineReport(pid=status.pid, started_here=status.started_here, processes=status.processes)
