@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
-    settings = Settings()
+    settings = Settings.load([])  # the environment, and the .env file ENV_FILE names
     os.environ.pop("MILVUS_URI", None)  # pymilvus would parse it itself; see server/__main__.py
     services = settings.services()
     try:

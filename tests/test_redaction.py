@@ -74,22 +74,12 @@ async def test_credentials_in_milvus_uri_stay_out_of_logs(tmp_path: Path) -> Non
     assert "milvus-pw-123" not in log and "milvus-q-456" not in log
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tools/store/connection.py (not this change's file) still puts self.uri into UserError messages; "
-    "see the report for the lines that need tools.redact.redact_url",
-)
 async def test_credentials_in_milvus_uri_stay_out_of_results(tmp_path: Path) -> None:
     uri = f"http://root:milvus-pw-123@127.0.0.1:{_closed_port()}?token=milvus-q-456"
     text, _ = await _ingest_error({"MILVUS_URI": uri}, tmp_path / "m.log")
     assert "milvus-pw-123" not in text and "milvus-q-456" not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tools/embedders/openai.py (not this change's file) still puts self.base_url into UserError messages; "
-    "see the report for the lines that need tools.redact.redact_url",
-)
 async def test_credentials_in_embedding_base_url_stay_out_of_results_and_logs(tmp_path: Path) -> None:
     env = {
         "MILVUS_URI": str(tmp_path / "e.db"),

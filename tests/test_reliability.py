@@ -114,7 +114,7 @@ async def test_bad_input_gets_clear_errors_and_the_server_keeps_serving(docs: Pa
         # nothing lost, nothing from outside the roots, and still serving
         hits = payload(await session.call_tool("search_milvus_docs", {"query": "not for indexing", "top_k": 50}))
         assert all("not for indexing" not in h["text"] for h in hits["results"])
-        info = payload(await session.call_tool("describe_collection", {"source": "milvus_docs/*"}))
+        info = payload(await session.call_tool("describe_collection", {"source": "milvus_docs/**"}))
         assert sum(s["chunks"] for s in info["listed"]) == first["chunks_added"]
 
 

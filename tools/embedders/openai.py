@@ -9,6 +9,7 @@ import openai
 
 from tools.embedders.base import Embedder
 from tools.errors import UserError, first_error
+from tools.redact import redact_url, redact_urls_in
 
 
 class OpenAIEmbedder(Embedder):
@@ -65,17 +66,17 @@ class OpenAIEmbedder(Embedder):
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         extra: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
-        where = f"The embeddings API at {self.base_url}"
+        where = f"The embeddings API at {redact_url(self.base_url)}"
         try:
             response = await self._client.embeddings.create(model=self.name, input=texts, **extra)
         except openai.AuthenticationError:
             raise UserError(f"{where} rejected the key (EMBEDDING_API_KEY)") from None
         except openai.APIStatusError as exc:
-            raise UserError(f"{where} answered {exc.status_code}: {_message(exc)}") from None
+            raise UserError(f"{where} answered {exc.status_code}: {redact_urls_in(_message(exc))}") from None
         except openai.APITimeoutError:
             raise UserError(f"{where} timed out after {self.timeout_s:g} s") from None
         except openai.APIConnectionError:
-            raise UserError(f"Could not reach the embeddings API at {self.base_url}") from None
+            raise UserError(f"Could not reach the embeddings API at {redact_url(self.base_url)}") from None
         return [list(d.embedding) for d in sorted(response.data, key=lambda d: d.index)]
 
 

@@ -24,6 +24,7 @@ from typing import IO, Any, TypeVar
 import anyio
 
 from tools.errors import UserError
+from tools.redact import redact_url, redact_urls_in
 from tools.store.lite_engine import GRPC_OPTIONS, EngineStatus, LiteEngine, runtime_dir
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ class Connection:
 
     def where(self) -> str:
         """The file or server, as a person would name it in an error."""
-        return str(Path(self.uri).resolve()) if self.is_lite else self.uri
+        return str(Path(self.uri).resolve()) if self.is_lite else redact_url(self.uri)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`fn(client, *args, **kwargs)` in a worker thread, reconnecting after a lost connection."""
@@ -74,7 +75,7 @@ class Connection:
                 return fn(client, *args, **kwargs)
             except MilvusException as exc:
                 if pause is None or not (_engine_lost(exc) if shared else _connection_lost(exc)):
-                    raise UserError(f"Milvus at {self.where()} failed: {exc.message or exc}") from exc
+                    raise UserError(f"Milvus at {self.where()} failed: {redact_urls_in(str(exc.message or exc))}") from exc
                 if not shared:
                     log.warning("lost the connection to Milvus at %s; reconnecting in %g s", self.where(), pause)
                 if self._reset(client) and shared:  # once per loss, though calls in flight at once all see it
@@ -138,9 +139,9 @@ class Connection:
         except ConnectionConfigException as exc:
             if self.is_lite:
                 raise _in_use(self.where()) from exc
-            raise UserError(f"Could not connect to Milvus at {self.uri}: {exc.message or exc}") from exc
+            raise UserError(f"Could not connect to Milvus at {self.where()}: {redact_urls_in(str(exc.message or exc))}") from exc
         except MilvusException as exc:
-            raise UserError(f"Could not connect to Milvus at {self.where()}: {exc.message or exc}") from exc
+            raise UserError(f"Could not connect to Milvus at {self.where()}: {redact_urls_in(str(exc.message or exc))}") from exc
 
     def _lite_path(self) -> Path:
         """The Lite file, checked; its folder made if need be."""
@@ -173,7 +174,9 @@ class Connection:
                 client = MilvusClient(uri=f"unix:{engine.socket}", grpc_options=GRPC_OPTIONS, dedicated=True)
             except MilvusException as exc:  # the engine went away in between
                 if attempt + 1 == LITE_OPEN_ATTEMPTS or not _engine_lost(exc):
-                    raise UserError(f"Could not connect to Milvus Lite at {path}: {exc.message or exc}") from exc
+                    raise UserError(
+                        f"Could not connect to Milvus Lite at {path}: {redact_urls_in(str(exc.message or exc))}"
+                    ) from exc
                 continue
             if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
                 return client
