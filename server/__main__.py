@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from server.app import create_server
 from server.auth import check_exposure, load_token, serve_http
 from server.settings import ConfigError, Settings
+from tools.errors import UserError
 from tools.redact import RedactingFilter, url_secrets
 
 log = logging.getLogger("server")
@@ -34,7 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     hide_secrets_in_logs(settings, token)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     log_settings_source(settings)
-    server = create_server(settings)
+    try:
+        server = create_server(settings)
+    except UserError as exc:  # settings that cannot work together, such as a provider without its URL or key
+        sys.exit(f"milvus-qwen-mcp: {exc}")
     if settings.transport == "stdio":
         server.run("stdio")
     else:
@@ -44,9 +48,14 @@ def main(argv: list[str] | None = None) -> None:
 def hide_secrets_in_logs(settings: Settings, token: str | None) -> None:
     """Every log line leaves with URLs' credentials, keys and the bearer token replaced by ***."""
     secrets: list[str | None] = [token]
-    for key in (settings.dashscope_api_key, settings.embedding_api_key, settings.milvus_token):
+    for key in (settings.dashscope_api_key, settings.embedding_api_key, settings.rerank_api_key, settings.milvus_token):
         secrets.append(key.get_secret_value() if key else None)
-    for url in (settings.dashscope_base_url, settings.embedding_base_url or "", settings.milvus_uri):
+    for url in (
+        settings.dashscope_base_url,
+        settings.embedding_base_url or "",
+        settings.rerank_base_url or "",
+        settings.milvus_uri,
+    ):
         secrets += url_secrets(url)
     redacting = RedactingFilter(secrets)
     for handler in logging.getLogger().handlers:

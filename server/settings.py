@@ -16,8 +16,16 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tools import defaults
 from tools.defaults import Mode
-from tools.embedders import MINILM, Embedder, Provider, make_embedder
+from tools.embedders import (
+    DASHSCOPE_EMBEDDING_DIMENSIONS,
+    DASHSCOPE_EMBEDDING_MODEL,
+    MINILM,
+    Embedder,
+    Provider,
+    make_embedder,
+)
 from tools.llm import MAX_TOKENS_LIMIT, Dialect, LLMConfig
+from tools.rerankers import Reranker, RerankProvider, make_reranker, rerank_url
 from tools.services import Services
 from tools.store import Consistency, Store
 
@@ -60,11 +68,36 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(defaults.MAX_FILE_MB, gt=0, description="Files larger than this are skipped")
     max_pages: int = Field(defaults.MAX_PAGES, ge=1, description="PDFs and slide decks with more pages are skipped")
 
-    embedding_provider: Provider = Field("local", description="local (ONNX), sentence-transformers, or openai")
-    embedding_model: str = Field(MINILM, description="Embedding model name")
-    embedding_base_url: str | None = Field(None, description="OpenAI-compatible embeddings endpoint (provider openai)")
+    embedding_provider: Provider = Field(
+        "local",
+        description="local (all-MiniLM-L6-v2 on ONNX, English), sentence-transformers, openai (any OpenAI-compatible "
+        "embeddings API), or dashscope (text-embedding-v4, multilingual, with DASHSCOPE_API_KEY)",
+    )
+    embedding_model: str = Field(MINILM, description="Embedding model name (dashscope: text-embedding-v4)")
+    embedding_base_url: str | None = Field(
+        None, description="OpenAI-compatible embeddings endpoint (openai; dashscope: DASHSCOPE_BASE_URL)"
+    )
     embedding_api_key: SecretStr | None = Field(None, description="API key for the embeddings endpoint")
     embedding_dimensions: int | None = Field(None, ge=1, description="Vector size to ask the embeddings API for")
+
+    rerank_provider: RerankProvider = Field(
+        "none",
+        description="none, dashscope (qwen3-rerank), dashscope-text-rerank (gte-rerank-v2), or rerank-api (a "
+        "Jina/Cohere-style /rerank server such as vLLM or llama.cpp)",
+    )
+    rerank_model: str | None = Field(None, description="Reranker model; default: qwen3-rerank or gte-rerank-v2")
+    rerank_base_url: str | None = Field(
+        None, description="Reranker endpoint without /rerank (rerank-api); default for dashscope: DASHSCOPE_BASE_URL's region"
+    )
+    rerank_api_key: SecretStr | None = Field(None, description="Reranker API key; default: DASHSCOPE_API_KEY")
+    rerank_candidates: int = Field(
+        defaults.RERANK_CANDIDATES, ge=1, le=500, description="How many of the best candidates the reranker reads"
+    )
+    query_rewrite: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: answer_with_qwen rewrites a question that is not in the documents' language into a search "
+        "query in it (one short model call); off: never",
+    )
 
     dashscope_api_key: SecretStr | None = Field(None, description="DashScope API key for answer_with_qwen")
     dashscope_base_url: str = Field(defaults.DASHSCOPE_URL, description="OpenAI-compatible chat endpoint")
@@ -130,12 +163,31 @@ class Settings(BaseSettings):
         return value
 
     def embedder(self) -> Embedder:
+        if self.embedding_provider == "dashscope":  # a preset: DashScope's region, key, model and size
+            chosen = "embedding_model" in self.model_fields_set
+            return make_embedder(
+                "dashscope",
+                self.embedding_model if chosen else DASHSCOPE_EMBEDDING_MODEL,
+                base_url=self.embedding_base_url or self.dashscope_base_url,
+                api_key=_secret(self.embedding_api_key) or _secret(self.dashscope_api_key),
+                dimensions=self.embedding_dimensions or DASHSCOPE_EMBEDDING_DIMENSIONS,
+            )
         return make_embedder(
             self.embedding_provider,
             self.embedding_model,
             base_url=self.embedding_base_url,
             api_key=_secret(self.embedding_api_key),
             dimensions=self.embedding_dimensions,
+        )
+
+    def reranker(self) -> Reranker | None:
+        if self.rerank_provider == "none":
+            return None
+        return make_reranker(
+            self.rerank_provider,
+            self.rerank_model,
+            rerank_url(self.rerank_provider, self.rerank_base_url, self.dashscope_base_url),
+            _secret(self.rerank_api_key) or (_secret(self.dashscope_api_key) if self.rerank_provider != "rerank-api" else None),
         )
 
     def services(self) -> Services:
@@ -149,6 +201,9 @@ class Settings(BaseSettings):
             min_relevance=self.min_relevance,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             max_pages=self.max_pages,
+            reranker=self.reranker(),
+            rerank_candidates=self.rerank_candidates,
+            rewrite_queries=self.query_rewrite == "auto",
             llm=LLMConfig(
                 base_url=self.dashscope_base_url,
                 api_key=_secret(self.dashscope_api_key),

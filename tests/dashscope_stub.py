@@ -70,6 +70,9 @@ class Stub:
     paths: list[str] = field(default_factory=list)  # the target (path and query) of every request, even a 404
     sent_bytes: int = 0  # SSE bytes written by the last endless stream
     faults: list[Fault] = field(default_factory=list)
+    # A translator for query rewrites: a request asking to rewrite a question found here gets its translation
+    # (a question not found comes back unchanged, as a model that cannot translate would answer).
+    translations: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, status: int, times: int = 1, retry_after_ms: int | None = None) -> None:
@@ -198,7 +201,8 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
                 self._endless(body, fault)
                 return
             thinks = fault is not None and fault.kind == "reasoning_only"
-            for n, chunk in enumerate(_chunks(body, stub.reasoning_field, reasoning_only=thinks)):
+            chunks = _chunks(body, stub.reasoning_field, reasoning_only=thinks, translations=stub.translations)
+            for n, chunk in enumerate(chunks):
                 if fault is not None and fault.after_chunks == n:
                     if fault.kind == "delay":
                         time.sleep(fault.seconds)
@@ -293,10 +297,13 @@ def _thinks(body: dict[str, Any]) -> bool:
     return thinking if isinstance(thinking, bool) else str(body["model"]).startswith("qwen3-")
 
 
-def _texts(body: dict[str, Any]) -> tuple[str, str]:
+def _texts(body: dict[str, Any], translations: dict[str, str] | None = None) -> tuple[str, str]:
     """The reasoning and the answer for this request, derived from its last user message."""
     user = next((m.get("content") for m in reversed(body["messages"]) if m.get("role") == "user"), "") or ""
     user = user if isinstance(user, str) else json.dumps(user)
+    if user.startswith("Rewrite this question as a search query"):
+        asked = user.rsplit("\n\n", 1)[-1].strip()
+        return "Translating the question.", (translations or {}).get(asked, asked)
     question = re.search(r"<question>\s*(.*?)\s*</question>", user, re.S)
     asked = (question.group(1) if question else user).strip()[:80]
     passage = re.search(r"^(\[\d+\])[^\n]*\n([^\n]+)", user, re.M)
@@ -310,12 +317,14 @@ def _pieces(text: str, size: int = 12) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _chunks(body: dict[str, Any], reasoning_field: str, reasoning_only: bool = False) -> Iterator[dict[str, Any]]:
+def _chunks(
+    body: dict[str, Any], reasoning_field: str, reasoning_only: bool = False, translations: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
     """The chat.completion.chunk objects of one streamed answer.
 
     `reasoning_only`: the model thinks and then stops without answering (finish_reason "stop").
     """
-    reasoning, answer = _texts(body)
+    reasoning, answer = _texts(body, translations)
     thinks = _thinks(body) or reasoning_only
     if reasoning_only:
         answer = ""

@@ -116,3 +116,29 @@ async def test_answer_over_stdio_with_progress_and_clear_errors(docs: Path, tmp_
         no_key = await session.call_tool("answer_with_qwen", {"question": QUESTION})
         assert no_key.is_error and "DASHSCOPE_API_KEY" in no_key.content[0].text
         assert json.loads(json.dumps(no_key.model_dump(mode="json")))  # a plain, serialisable error result
+
+
+async def test_a_korean_question_is_rewritten_into_english_and_answered_in_korean(services: Services) -> None:
+    await ingest_documents(services, ["milvus_docs/en"])
+    korean = "milvus에서는 데이터가 어떻게 저장되나요?"
+    with run_stub(api_key=KEY) as stub:
+        stub.translations = {korean: QUESTION}
+        services.llm = LLMConfig(base_url=stub.base_url, api_key=KEY)
+        result = await answer_with_qwen(services, korean)
+        rewrite, answer = stub.requests
+        assert rewrite is not None and answer is not None
+        assert rewrite["enable_thinking"] is False and rewrite["max_completion_tokens"] == 256
+        assert korean in rewrite["messages"][0]["content"] and "in English" in rewrite["messages"][0]["content"]
+        assert answer["messages"][1]["content"].endswith("Answer in Korean, the language of the question.")
+        assert f"<question>\n{korean}\n</question>" in answer["messages"][1]["content"]  # asked as the user asked
+        assert result.search_query == QUESTION and "Where does Milvus store data?" in [s.heading for s in result.sources]
+        assert result.usage and result.usage["rewrite"]["total_tokens"] > 0 and result.timings_ms.rewrite
+        stub.requests.clear()
+        english = await answer_with_qwen(services, QUESTION)  # no rewrite, and the prompt as before
+        assert len(stub.requests) == 1 and english.search_query is None and english.timings_ms.rewrite is None
+        assert stub.requests[0] and "Answer in" not in stub.requests[0]["messages"][1]["content"]
+        stub.requests.clear()
+        services.rewrite_queries = False  # QUERY_REWRITE=off: the Korean question is searched as it is
+        off = await answer_with_qwen(services, korean)
+        assert all("Rewrite this question" not in r["messages"][-1]["content"] for r in stub.requests if r)
+        assert off.search_query is None and "rewrite" not in (off.usage or {})

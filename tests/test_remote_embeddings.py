@@ -8,6 +8,7 @@ import pytest
 
 from tests.embeddings_stub import run_embeddings_stub
 from tests.mcp_stdio import payload, stdio_session
+from tests.rerank_stub import run_rerank_stub
 from tools.embedders.openai import OpenAIEmbedder
 from tools.errors import UserError
 
@@ -73,3 +74,28 @@ async def test_ingest_and_search_over_stdio_with_remote_embeddings(docs: Path, t
         async with stdio_session({**env, "EMBEDDING_DIMENSIONS": "1024"}) as session:
             mismatch = await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"})
             assert mismatch.is_error and "built with embedder text-embedding-v4 (512 dims)" in mismatch.content[0].text
+
+
+async def test_the_dashscope_preset_and_a_reranker_over_stdio(docs: Path, tmp_path: Path) -> None:
+    """EMBEDDING_PROVIDER=dashscope and RERANK_PROVIDER=dashscope need only DASHSCOPE_BASE_URL and DASHSCOPE_API_KEY."""
+    with run_embeddings_stub(KEY) as embeddings, run_rerank_stub(KEY) as reranks:
+        base = embeddings.base_url  # http://127.0.0.1:PORT/compatible-mode/v1, as DashScope's chat base
+        env = {
+            "MILVUS_URI": str(tmp_path / "preset.db"),
+            "INGEST_ROOTS": str(docs),
+            "DASHSCOPE_BASE_URL": base,
+            "DASHSCOPE_API_KEY": KEY,
+            "EMBEDDING_PROVIDER": "dashscope",
+            "RERANK_PROVIDER": "dashscope",
+            "RERANK_BASE_URL": reranks.base + "/compatible-mode/v1",  # the rerank path follows from a DashScope base
+            "RERANK_CANDIDATES": "12",
+        }
+        async with stdio_session(env) as session:
+            ingested = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]}))
+            assert ingested["chunks_added"] > 40
+            info = payload(await session.call_tool("describe_collection", {}))
+            assert (info["embedder"], info["dim"]) == ("text-embedding-v4", 1024)
+            found = payload(await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"}))
+            assert found["scores"] == "rerank" and len(found["results"]) == 3
+            assert reranks.requests[-1]["path"] == "/compatible-api/v1/reranks"
+            assert reranks.requests[-1]["model"] == "qwen3-rerank" and len(reranks.requests[-1]["documents"]) == 12

@@ -1,17 +1,23 @@
-"""answer_with_qwen: retrieve with the search tool's code, build the tutorial's prompt, stream Qwen's answer."""
+"""answer_with_qwen: retrieve with the search tool's code, build the tutorial's prompt, stream Qwen's answer.
+
+A question in another language than the documents' is first rewritten by the chat model (one short call,
+thinking off) into a search query in the documents' language, and answered in the question's language.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from tools import defaults
+from tools import defaults, language
 from tools.errors import ProgressFn
 from tools.llm import stream_chat, thinking_options
-from tools.search import SearchHit, search_milvus_docs
+from tools.search import MAX_QUERY_CHARS, SearchHit, check_query, document_languages, search_milvus_docs
 from tools.services import Services
+from tools.store import check_collection_name
 
 # The prompts of the Milvus + Qwen 3 RAG tutorial, with numbered passages and citations added.
 SYSTEM_PROMPT = (
@@ -26,17 +32,25 @@ If the passages do not contain the answer, say that you could not find it in the
 <question>
 {question}
 </question>"""  # noqa: E501 (the tutorial's prompt, word for word)
+ANSWER_LANGUAGE = "\nAnswer in {language}, the language of the question."
+REWRITE_PROMPT = """Rewrite this question as a search query in {language}, to search documents written in {language}.
+Keep product names, API names, parameters and numbers as they are. Reply with the query alone, on one line.
+
+{question}"""
+REWRITE_MAX_TOKENS = 256
 
 
 class AnswerSource(BaseModel):
     n: int
     source: str
+    citation: str = Field(description="The source with its page or slide where known, e.g. manual.pdf p. 12")
     heading: str
     score: float
     chunk_id: str
 
 
 class Timings(BaseModel):
+    rewrite: float | None = Field(None, description="The call that turned the question into a search query")
     retrieval: float
     first_token: float | None
     total: float
@@ -58,15 +72,53 @@ class AnswerResult(BaseModel):
     thinking: Thinking
     reasoning: str | None = None
     finish_reason: str | None = None  # "stop", or "length" when LLM_MAX_TOKENS cut the answer short; None: no model call
+    search_query: str | None = Field(
+        None, description="The query searched with, when the question was rewritten into the documents' language"
+    )
 
 
-def build_messages(question: str, hits: list[SearchHit]) -> list[dict[str, str]]:
+def build_messages(question: str, hits: list[SearchHit], answer_language: str | None = None) -> list[dict[str, str]]:
     """The tutorial's system prompt and a user prompt with numbered <context> passages and the <question>."""
-    context = "\n\n".join(f"[{h.rank}] {h.source} § {h.heading}\n{h.text}" for h in hits)
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": USER_PROMPT.format(context=context, question=question)},
-    ]
+    context = "\n\n".join(f"[{h.rank}] {h.citation} § {h.heading}\n{h.text}" for h in hits)
+    user = USER_PROMPT.format(context=context, question=question)
+    if answer_language:
+        user += ANSWER_LANGUAGE.format(language=answer_language)
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+@dataclass(frozen=True)
+class _Query:
+    """What to search with, and the language to answer in when that is not the documents'."""
+
+    text: str
+    answer_language: str | None = None
+    ms: float | None = None
+    usage: dict[str, Any] | None = None
+
+
+async def _search_query(services: Services, question: str, collection: str | None, model: str) -> _Query:
+    """The question itself, or (QUERY_REWRITE=auto) the question rewritten by the chat model into the documents'
+    language when it is in another; never a model call for a question already in the documents' language."""
+    asked = language.detect(question)
+    if not services.rewrite_queries or asked == "und":
+        return _Query(question)
+    name = check_collection_name(collection or services.collection)
+    if await services.store.info(name) is None:
+        return _Query(question)  # the search says the collection is missing
+    documents = language.main_languages(await document_languages(services, name))
+    if not documents or asked in documents:
+        return _Query(question)
+    started = time.perf_counter()
+    target = language.name(documents[0])
+    result = await stream_chat(
+        replace(services.llm, max_tokens=REWRITE_MAX_TOKENS),
+        [{"role": "user", "content": REWRITE_PROMPT.format(language=target, question=question)}],
+        model=model,
+        enable_thinking=None if services.llm.dialect == "none" else False,
+    )
+    query = next((line.strip().strip("\"'`") for line in result.answer.splitlines() if line.strip()), "")
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    return _Query(query[:MAX_QUERY_CHARS] or question, language.name(asked), ms, result.usage)
 
 
 async def answer_with_qwen(
@@ -85,43 +137,60 @@ async def answer_with_qwen(
     """Retrieve the best chunks for `question`, then answer it with Qwen, citing them."""
     started = time.perf_counter()
     thinking_options(services.llm.dialect, enable_thinking, thinking_budget)  # bad arguments fail before any work
-    found = await search_milvus_docs(services, question, top_k=top_k, source=source, collection=collection)
-    retrieval_ms = (time.perf_counter() - started) * 1000
+    chosen = model or services.llm.model
+    query = await _search_query(services, check_query(question), collection, chosen)
+    searched = time.perf_counter()
+    found = await search_milvus_docs(services, query.text, top_k=top_k, source=source, collection=collection)
+    retrieval_ms = (time.perf_counter() - searched) * 1000
     relevant = found.best_similarity is None or found.best_similarity >= services.min_relevance
     hits = found.results if relevant else []
-    sources = [AnswerSource(n=h.rank, source=h.source, heading=h.heading, score=h.score, chunk_id=h.chunk_id) for h in hits]
+    sources = [
+        AnswerSource(n=h.rank, source=h.source, citation=h.citation, heading=h.heading, score=h.score, chunk_id=h.chunk_id)
+        for h in hits
+    ]
     thinking = Thinking(enabled=enable_thinking if thinking_budget is None else True, budget=thinking_budget)
-    chosen = model or services.llm.model
+    rewritten = query.text if query.answer_language else None
+    timings = {"rewrite": query.ms, "retrieval": round(retrieval_ms, 1)}
     if not hits:
         return AnswerResult(
             answer="I could not find anything relevant to this question in the documents, so I will not guess. "
             "Try rephrasing it, or ingest documents that cover it.",
             sources=[],
             model=chosen,
-            usage=None,
-            timings_ms=Timings(retrieval=round(retrieval_ms, 1), first_token=None, total=round(retrieval_ms, 1)),
+            usage=_with_rewrite(None, query),
+            timings_ms=Timings(**timings, first_token=None, total=round((time.perf_counter() - started) * 1000, 1)),
             thinking=thinking,
+            search_query=rewritten,
         )
     result = await stream_chat(
         services.llm,
-        build_messages(question, hits),
+        build_messages(question, hits, query.answer_language),
         model=chosen,
         enable_thinking=enable_thinking,
         thinking_budget=thinking_budget,
         progress=progress,
     )
     total_ms = (time.perf_counter() - started) * 1000
-    first = retrieval_ms + result.first_token_ms if result.first_token_ms is not None else None
+    answer_started_ms = (time.perf_counter() - started) * 1000 - result.total_ms
+    first = answer_started_ms + result.first_token_ms if result.first_token_ms is not None else None
     return AnswerResult(
         answer=result.answer,
         sources=sources,
         model=result.model,
-        usage=result.usage,
-        timings_ms=Timings(retrieval=round(retrieval_ms, 1), first_token=_round(first), total=round(total_ms, 1)),
+        usage=_with_rewrite(result.usage, query),
+        timings_ms=Timings(**timings, first_token=_round(first), total=round(total_ms, 1)),
         thinking=thinking,
         reasoning=result.reasoning if include_reasoning else None,
         finish_reason=result.finish_reason,
+        search_query=rewritten,
     )
+
+
+def _with_rewrite(usage: dict[str, Any] | None, query: _Query) -> dict[str, Any] | None:
+    """The answer's token usage, with the rewrite call's under `rewrite` when there was one."""
+    if query.usage is None:
+        return usage
+    return {**(usage or {}), "rewrite": query.usage}
 
 
 def _round(value: float | None) -> float | None:

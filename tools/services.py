@@ -28,6 +28,8 @@ class Services:
     llm: LLMConfig = field(default_factory=LLMConfig)
     reranker: Reranker | None = None  # reorders the best `rerank_candidates` of every search
     rerank_candidates: int = defaults.RERANK_CANDIDATES
+    # answer_with_qwen rewrites a question that is not in the documents' language into a search query in it.
+    rewrite_queries: bool = True
     # Each collection's language shares, and when they were read (tools/search.py document_languages).
     languages: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
 

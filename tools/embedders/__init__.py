@@ -11,9 +11,21 @@ from tools.embedders.base import Embedder
 from tools.embedders.onnx import MINILM, OnnxMiniLM
 from tools.errors import UserError
 
-Provider = Literal["local", "sentence-transformers", "openai"]
+Provider = Literal["local", "sentence-transformers", "openai", "dashscope"]
+# EMBEDDING_PROVIDER=dashscope: DashScope's multilingual text-embedding-v4 (100+ languages) through its
+# OpenAI-compatible endpoint, in DASHSCOPE_BASE_URL's region, with DASHSCOPE_API_KEY.
+DASHSCOPE_EMBEDDING_MODEL = "text-embedding-v4"
+DASHSCOPE_EMBEDDING_DIMENSIONS = 1024
 
-__all__ = ["MINILM", "Embedder", "OnnxMiniLM", "Provider", "make_embedder"]
+__all__ = [
+    "DASHSCOPE_EMBEDDING_DIMENSIONS",
+    "DASHSCOPE_EMBEDDING_MODEL",
+    "MINILM",
+    "Embedder",
+    "OnnxMiniLM",
+    "Provider",
+    "make_embedder",
+]
 
 
 def make_embedder(
@@ -33,7 +45,9 @@ def make_embedder(
 
         return SentenceTransformerEmbedder(model)
     if not base_url:
-        raise UserError("EMBEDDING_PROVIDER=openai needs EMBEDDING_BASE_URL")
+        raise UserError(f"EMBEDDING_PROVIDER={provider} needs EMBEDDING_BASE_URL")
+    if provider == "dashscope" and not api_key:
+        raise UserError("EMBEDDING_PROVIDER=dashscope needs DASHSCOPE_API_KEY (or EMBEDDING_API_KEY)")
     from tools.embedders.openai import OpenAIEmbedder
 
     return OpenAIEmbedder(model, base_url, api_key or "", dimensions)
