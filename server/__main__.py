@@ -7,11 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from server.app import create_server
 from server.auth import check_exposure, load_token, serve_http
-from server.settings import ConfigError, Settings
+from server.settings import ConfigError, Settings, exit_with
 from tools.errors import UserError
 from tools.redact import RedactingFilter, url_secrets
 
@@ -24,10 +22,8 @@ def main(argv: list[str] | None = None) -> None:
         token = load_token(settings) if settings.transport == "streamable-http" else None
         if settings.transport == "streamable-http":
             check_exposure(settings, token)
-    except ConfigError as exc:
-        sys.exit(f"milvus-qwen-mcp: {exc}")
-    except ValidationError as exc:  # a bad value in the environment or the .env file (flags are checked by argparse)
-        sys.exit(f"milvus-qwen-mcp: {exc}")
+    except ConfigError as exc:  # a bad value in a flag, the environment or the .env file: a line each, status 2
+        exit_with("milvus-qwen-mcp", exc)
     # pymilvus reads MILVUS_URI itself when first imported and rejects Milvus Lite paths; the
     # value is ours and has been read, so hide it from pymilvus.
     os.environ.pop("MILVUS_URI", None)

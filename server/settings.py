@@ -7,12 +7,17 @@ anyone who can write a file could redirect DASHSCOPE_BASE_URL (and the key with 
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, CliSettingsSource, NoDecode, SettingsConfigDict
 
 from tools import defaults
 from tools.defaults import Mode
@@ -31,7 +36,7 @@ from tools.store import Consistency, Store
 
 
 class ConfigError(ValueError):
-    """A setting that cannot work, with a one-line message naming it."""
+    """A setting that cannot work, with a one-line message naming it (a line per setting when several are bad)."""
 
 
 class Settings(BaseSettings):
@@ -58,7 +63,9 @@ class Settings(BaseSettings):
         default_factory=lambda: [Path.cwd()],
         description=f"Folders ingest may read, separated by {os.pathsep!r}; default: the working directory",
     )
-    search_mode: Mode = Field(defaults.SEARCH_MODE, description="Default retrieval: dense, bm25 or hybrid")
+    search_mode: Mode = Field(
+        defaults.SEARCH_MODE, description="Default retrieval: dense (meaning), bm25 (exact words) or hybrid (both)"
+    )
     min_relevance: float = Field(
         defaults.MIN_RELEVANCE,
         ge=-1,
@@ -117,8 +124,10 @@ class Settings(BaseSettings):
         description="Tokens one answer may generate (DashScope counts thinking and answer together)",
     )
 
-    transport: Literal["stdio", "streamable-http"] = Field("stdio", description="stdio, or streamable-http")
-    host: str = Field("127.0.0.1", description="Address to bind for streamable-http (loopback by default)")
+    transport: Literal["stdio", "streamable-http"] = Field(
+        "stdio", description="How clients connect: stdio (the client starts the server) or streamable-http (HTTP at /mcp)"
+    )
+    host: str = Field("127.0.0.1", description="Address to bind for streamable-http; 127.0.0.1 serves this machine only")
     port: int = Field(8000, ge=1, le=65535, description="Port for streamable-http")
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -131,7 +140,7 @@ class Settings(BaseSettings):
     allow_unauthenticated: bool = Field(
         False, description="Serve streamable-http off loopback without a token (only behind something that authenticates)"
     )
-    read_only: bool = Field(False, description="Expose only the read tools (search, answer)")
+    read_only: bool = Field(False, description="Offer only the tools that read (no ingest or delete)")
     env_file: Path | None = Field(
         None, description="A .env file to read settings from (the environment and flags override it); default: none"
     )
@@ -144,7 +153,14 @@ class Settings(BaseSettings):
         env_file = env_file_asked(argv)
         if env_file is not None and not env_file.is_file():
             raise ConfigError(f"--env-file / ENV_FILE {str(env_file)!r}: no such file")
-        settings = cls(_env_file=env_file, _cli_parse_args=argv)
+        prog = str(cls.model_config.get("cli_prog_name") or "milvus-qwen-mcp")
+        try:
+            flags: CliSettingsSource[_SettingsParser] = CliSettingsSource(
+                cls, cli_parse_args=argv, root_parser=_SettingsParser(prog), add_argument_method=_add_setting
+            )
+            settings = cls(_env_file=env_file, _cli_settings_source=flags)
+        except ValidationError as exc:
+            raise ConfigError("\n".join(error_lines(exc, argv, env_file))) from None
         settings.env_file = env_file  # the file read, even if that file itself names another
         return settings
 
@@ -230,3 +246,207 @@ def env_file_asked(argv: list[str]) -> Path | None:
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value else None
+
+
+# --help: the settings in groups, each flag with its environment variable, a plain type and its default.
+HELP_GROUPS: dict[str, tuple[str, ...]] = {
+    "Milvus": ("milvus_uri", "milvus_token", "milvus_db", "milvus_collection", "milvus_consistency"),
+    "Documents": ("ingest_roots", "max_file_mb", "max_pages"),
+    "Embeddings": (
+        "embedding_provider",
+        "embedding_model",
+        "embedding_base_url",
+        "embedding_api_key",
+        "embedding_dimensions",
+    ),
+    "Search": ("search_mode", "rerank_provider", "rerank_model", "rerank_base_url", "rerank_api_key", "rerank_candidates"),
+    "Answers (Qwen through DashScope or any OpenAI-compatible server)": (
+        "dashscope_api_key",
+        "dashscope_base_url",
+        "qwen_model",
+        "min_relevance",
+        "query_rewrite",
+        "llm_dialect",
+        "llm_timeout",
+        "llm_total_timeout",
+        "llm_max_retries",
+        "llm_max_tokens",
+    ),
+    "Serving": (
+        "transport",
+        "host",
+        "port",
+        "allowed_hosts",
+        "mcp_auth_token",
+        "mcp_auth_token_file",
+        "allow_unauthenticated",
+        "read_only",
+    ),
+    "General": ("env_file", "log_level"),
+}
+_HELP_DESCRIPTION = """\
+An MCP server over Milvus: ingest documents, search them, answer with Qwen.
+
+Every setting is a flag and an environment variable (in brackets). Flags
+override the environment, which overrides the .env file that --env-file or
+ENV_FILE names; no .env file is read unless named."""
+_HELP_EPILOG = """\
+Keys and tokens are safer in the environment or the .env file than in flags,
+which other users of the machine can see. Help never shows their values."""
+# Placeholders by the end of a setting's name, then by its type.
+_METAVARS_BY_NAME = (
+    ("_url", "URL"),
+    ("_uri", "URI"),
+    ("_file", "FILE"),
+    ("_key", "KEY"),
+    ("_token", "TOKEN"),
+    ("_timeout", "SECONDS"),
+    ("_mb", "MB"),
+    ("_roots", f"FOLDER[{os.pathsep}FOLDER...]"),
+    ("_hosts", "HOST[,HOST...]"),
+    ("host", "ADDRESS"),
+)
+_METAVARS_BY_TYPE: dict[Any, str] = {int: "N", float: "NUMBER", str: "NAME", Path: "PATH", SecretStr: "SECRET"}
+
+
+class _SettingsParser(argparse.ArgumentParser):
+    """The parser pydantic-settings fills with the settings: grouped, described plainly, errors on one line."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(
+            prog=prog,
+            usage="%(prog)s [-h] [--SETTING VALUE ...]",
+            description=_HELP_DESCRIPTION,
+            epilog=_HELP_EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,
+        )
+        self.groups = {title: self.add_argument_group(title) for title in HELP_GROUPS}
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):  # name the flags only: a stray value may be a key
+            given = message.split(": ", 1)[1].split()
+            message = "unrecognized arguments: " + (
+                " ".join(a.split("=", 1)[0] for a in given if a.startswith("-")) or "values without a flag"
+            )
+        self.exit(2, f"{self.prog}: {message} (--help lists the settings)\n")
+
+
+def _add_setting(parser: _SettingsParser, *flags: str, **kwargs: Any) -> argparse.Action:
+    """pydantic-settings' add_argument, with help written from the field: description, variable, default."""
+    name = kwargs["dest"]
+    field = Settings.model_fields[name]
+    if "metavar" in kwargs:
+        kwargs["metavar"] = _metavar(name, field)
+    kwargs["help"] = _help(name, field).replace("%", "%%")
+    group = next((parser.groups[title] for title, names in HELP_GROUPS.items() if name in names), parser)
+    return group.add_argument(*flags, **kwargs)
+
+
+def _metavar(name: str, field: FieldInfo) -> str:
+    for suffix, metavar in _METAVARS_BY_NAME:
+        if name.endswith(suffix):
+            return metavar
+    kind = _base_type(field)
+    if get_origin(kind) is Literal:
+        return "{" + ",".join(str(choice) for choice in get_args(kind)) + "}"
+    return _METAVARS_BY_TYPE.get(kind, "VALUE")
+
+
+def _help(name: str, field: FieldInfo) -> str:
+    description = (field.description or "").rstrip(".")
+    facts = [name.upper()]
+    default = None if "default:" in description else _default_text(field)
+    if default is not None:
+        facts.append(f"default: {default}")
+    return f"{description} [{'; '.join(facts)}]"
+
+
+def _default_text(field: FieldInfo) -> str | None:
+    """The default as a person would write it; None where there is none to show (unset, computed, or secret)."""
+    value = field.default
+    if _base_type(field) is SecretStr or value is None or field.default_factory is not None:
+        return None
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _base_type(field: FieldInfo) -> Any:
+    """The field's type without `| None`."""
+    kind = field.annotation
+    if get_origin(kind) in (Union, type(int | None)):
+        options = [arg for arg in get_args(kind) if arg is not type(None)]
+        if len(options) == 1:
+            return options[0]
+    return kind
+
+
+# Errors: one line per bad setting, naming it as the user gave it, with the values it allows.
+def error_lines(exc: ValidationError, argv: Sequence[str], env_file: Path | None) -> list[str]:
+    """A line per bad setting, such as `SEARCH_MODE='fuzzy' is not one of dense, bm25, hybrid`."""
+    lines: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if name not in lines:
+            lines[name] = _error_line(name, error, argv, env_file)
+    return list(lines.values())
+
+
+def exit_with(prog: str, exc: ConfigError) -> NoReturn:
+    """Print a settings error as `prog: ...` lines on stderr and exit with status 2, as argparse does."""
+    for line in str(exc).splitlines():
+        print(f"{prog}: {line}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _error_line(name: str, error: ErrorDetails, argv: Sequence[str], env_file: Path | None) -> str:
+    field = Settings.model_fields.get(name)
+    if field is None:
+        return str(error["msg"])
+    flag = "--" + name.replace("_", "-")
+    given_as_flag = any(arg == flag or arg.startswith(flag + "=") for arg in argv)
+    in_environment = name.upper() in {key.upper() for key in os.environ}
+    where = "" if given_as_flag or in_environment or env_file is None else f" (in {env_file})"
+    shown = "'***'" if _base_type(field) is SecretStr else _shown(error["input"])
+    return f"{flag if given_as_flag else name.upper()}={shown} is not {_allowed(field, error)}{where}"
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _allowed(field: FieldInfo, error: ErrorDetails) -> str:
+    kind = _base_type(field)
+    if get_origin(kind) is Literal:
+        return "one of " + ", ".join(str(choice) for choice in get_args(kind))
+    if kind is bool:
+        return "true or false"
+    if kind in (int, float):
+        noun = "a whole number" if kind is int else "a number"
+        return f"{noun} {_bounds(field)}".rstrip()
+    return f"valid: {error['msg']}"
+
+
+def _bounds(field: FieldInfo) -> str:
+    low = high = None
+    above = ""
+    for rule in field.metadata:  # annotated_types' Ge, Gt and Le, as Field(ge=, gt=, le=) makes them
+        low = getattr(rule, "ge", low)
+        high = getattr(rule, "le", high)
+        if hasattr(rule, "gt"):
+            above = f"greater than {_number(rule.gt)}"
+    if low is not None and high is not None:
+        return f"from {_number(low)} to {_number(high)}"
+    if above:
+        return above if high is None else f"{above} and at most {_number(high)}"
+    if low is not None:
+        return f"of {_number(low)} or more"
+    return "" if high is None else f"of {_number(high)} or less"
+
+
+def _number(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
