@@ -46,6 +46,7 @@ class DeleteResult(BaseModel):
     collection: str
     sources_removed: list[str]
     chunks_removed: int
+    dry_run: bool = Field(False, description="True: nothing was deleted; these are the sources and chunks that would be")
 
 
 async def describe_collection(
@@ -78,8 +79,11 @@ async def _engine(services: Services) -> EngineReport | None:
     return EngineReport(pid=status.pid, started_here=status.started_here, processes=status.processes)
 
 
-async def delete_documents(services: Services, sources: list[str], *, collection: str | None = None) -> DeleteResult:
-    """Remove every chunk of the given sources (exact names or globs such as en/faq/*.md)."""
+async def delete_documents(
+    services: Services, sources: list[str], *, collection: str | None = None, dry_run: bool = False
+) -> DeleteResult:
+    """Remove every chunk of the given sources (exact names or globs such as en/faq/*.md); with `dry_run`, only
+    say what would be removed."""
     if not sources or not all(isinstance(s, str) and s.strip() for s in sources):
         raise UserError("Give the sources to delete: stored source names or globs (see describe_collection)")
     info = await open_collection(services, collection)
@@ -87,10 +91,12 @@ async def delete_documents(services: Services, sources: list[str], *, collection
     doomed = sorted(key for key in counts if any(matches(key[1], pattern) for pattern in sources))
     if not doomed:
         raise UserError(f"No source in {info.name!r} matches {sources!r}; describe_collection lists them")
-    await services.store.delete_documents(info.name, doomed)
-    await services.store.flush(info.name)
+    if not dry_run:
+        await services.store.delete_documents(info.name, doomed)
+        await services.store.flush(info.name)
     return DeleteResult(
         collection=info.name,
+        dry_run=dry_run,
         sources_removed=sorted({source for _, source in doomed}),
         chunks_removed=sum(counts[key] for key in doomed),
     )
