@@ -1,64 +1,118 @@
-"""`milvus-qwen`: the same tools for people at a terminal.
+"""`milvus-qwen`: the same tools for people at a terminal, and for scripts (`--json`).
 
     milvus-qwen ingest docs/ --prune
+    milvus-qwen ingest-text notes/today.md today.md
     milvus-qwen search "How is data stored in milvus?" -k 5
-    milvus-qwen ask "How is data stored in milvus?" --think --budget 512
+    milvus-qwen ask "How is data stored in milvus?" --think --budget 512 --source "en/faq/*.md"
     milvus-qwen info
-    milvus-qwen delete "en/faq/*.md"
+    milvus-qwen delete "en/faq/*.md" --dry-run
     milvus-qwen serve [--transport streamable-http]
 
-Settings come from the environment, as for the server (MILVUS_URI, DASHSCOPE_API_KEY, ...).
+Settings come from the environment, as for the server (MILVUS_URI, DASHSCOPE_API_KEY, ...; `milvus-qwen serve
+--help` lists them). With --json a command prints what the MCP tool returns as structured content, and nothing
+else, on stdout; progress, errors and logs go to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import re
 import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import anyio
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from server.settings import Settings
+from server.settings import ConfigError, Settings, exit_with
 from tools import answer, defaults, ingest, manage, search
 from tools.errors import UserError
 from tools.services import Services
 
-console = Console()
+PROG = "milvus-qwen"
+console = Console(soft_wrap=True)  # results, for people; prose is not cut into lines, tables fit the width
+stderr = Console(stderr=True, soft_wrap=True)  # progress and errors, so that stdout carries only results
+
+# The tools' messages name the MCP tools; here they name the commands that do the same.
+COMMANDS = {
+    "ingest_documents": f"{PROG} ingest PATH",
+    "ingest_text": f"{PROG} ingest-text NAME",
+    "search_milvus_docs": f"{PROG} search QUERY",
+    "answer_with_qwen": f"{PROG} ask QUESTION",
+    "describe_collection": f"{PROG} info",
+    "delete_documents": f"{PROG} delete SOURCE",
+}
+_TOOL_NAME = re.compile(r"\b(" + "|".join(COMMANDS) + r")\b")
+
+
+def for_people(message: str) -> str:
+    """A tool's message with each MCP tool it names replaced by the CLI command that does the same."""
+    return _TOOL_NAME.sub(lambda m: f"`{COMMANDS[m.group(1)]}`", message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="milvus-qwen", description="Ingest, search and ask over Milvus and Qwen 3.")
-    parser.add_argument("--collection", help="collection (default: MILVUS_COLLECTION)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("ingest", help="ingest files, folders or globs")
-    p.add_argument("paths", nargs="+")
+    # --collection and --json go before or after the command; SUPPRESS keeps a subcommand from resetting them
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--collection", metavar="NAME", default=argparse.SUPPRESS, help="collection (default: MILVUS_COLLECTION)")
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the result as JSON on stdout (the MCP tool's structured content), for scripts",
+    )
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Ingest, search and ask over Milvus and Qwen 3.",
+        epilog=f"Settings come from the environment, as for the server; `{PROG} serve --help` lists them.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", parents=[common])
+
+    p = command("ingest", "ingest files, folders (recursive) or globs")
+    p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--prune", action="store_true", help="remove chunks of files gone from the folders")
-    p = commands.add_parser("search", help="search the documents")
+    p = command("ingest-text", "store a text (a note, a page) under a name of your choosing")
+    p.add_argument("name", help="the name to store it under, e.g. notes/meeting.md; the same name replaces it")
+    p.add_argument("file", nargs="?", default="-", help="the file to read the text from (default: stdin)")
+    p.add_argument("--title", help="its title (default: its first # heading)")
+    p = command("search", "search the documents")
     p.add_argument("query")
-    p.add_argument("-k", "--top-k", type=int, default=defaults.TOP_K)
-    p.add_argument("--mode", choices=search.MODES)
-    p.add_argument("--source", help="only sources matching this glob")
-    p = commands.add_parser("ask", help="answer a question with Qwen, citing the documents")
+    p.add_argument("-k", "--top-k", type=int, default=defaults.TOP_K, help=f"how many chunks (default {defaults.TOP_K})")
+    p.add_argument("--mode", choices=search.MODES, help="default: SEARCH_MODE")
+    p.add_argument("--source", metavar="GLOB", help="only sources matching this glob")
+    p = command("ask", "answer a question with Qwen, citing the documents")
     p.add_argument("question")
-    p.add_argument("-k", "--top-k", type=int, default=defaults.TOP_K)
-    p.add_argument("--model")
+    p.add_argument(
+        "-k", "--top-k", type=int, default=defaults.TOP_K, help=f"passages to give the model (default {defaults.TOP_K})"
+    )
+    p.add_argument("--source", metavar="GLOB", help="only passages from sources matching this glob")
+    p.add_argument("--model", help="chat model (default: QWEN_MODEL)")
     think = p.add_mutually_exclusive_group()
     think.add_argument("--think", dest="think", action="store_const", const=True, help="turn thinking on")
     think.add_argument("--no-think", dest="think", action="store_const", const=False, help="turn thinking off")
     p.add_argument("--budget", type=int, help="thinking budget in tokens")
     p.add_argument("--reasoning", action="store_true", help="print the model's reasoning too")
-    p = commands.add_parser("info", help="what a collection holds")
-    p.add_argument("--source", help="only list sources matching this glob")
-    p.add_argument("--limit", type=int, default=manage.DEFAULT_LISTED)
-    p = commands.add_parser("delete", help="remove documents by source name or glob")
-    p.add_argument("sources", nargs="+")
-    commands.add_parser("serve", help="run the MCP server (takes the server's flags)", add_help=False)
+    p = command("info", "what a collection holds")
+    p.add_argument("--source", metavar="GLOB", help="only list sources matching this glob")
+    p.add_argument(
+        "--limit", type=int, default=manage.DEFAULT_LISTED, help=f"most sources to list (default {manage.DEFAULT_LISTED})"
+    )
+    p = command("delete", "remove documents by source name or glob")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    commands.add_parser("serve", help="run the MCP server (takes the server's flags; serve --help lists them)", add_help=False)
     return parser
 
 
@@ -72,61 +126,75 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
-    settings = Settings.load([])  # the environment, and the .env file ENV_FILE names
+    try:
+        settings = Settings.load([])  # the environment, and the .env file ENV_FILE names: as the server reads them
+    except ConfigError as exc:
+        exit_with(PROG, exc)
     os.environ.pop("MILVUS_URI", None)  # pymilvus would parse it itself; see server/__main__.py
+    try:
+        anyio.run(_run, args, settings)
+    except UserError as exc:
+        stderr.print(f"[red]error:[/red] {escape(for_people(str(exc)))}", highlight=False)
+        sys.exit(1)
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> None:
+    calls: dict[str, Callable[[argparse.Namespace, Services], Awaitable[BaseModel]]] = {
+        "ingest": _ingest,
+        "ingest-text": _ingest_text,
+        "search": _search,
+        "ask": _ask,
+        "info": _info,
+        "delete": _delete,
+    }
     services = settings.services()
     try:
-        anyio.run(_run, args, services)
-    except UserError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        sys.exit(1)
+        result = await calls[args.command](args, services)
     finally:
+        await services.embedder.close()
         services.store.close()
+    if getattr(args, "json", False):
+        print(json.dumps(result.model_dump(mode="json", by_alias=True), ensure_ascii=False, indent=2))
+    else:
+        SHOW[args.command](result, args)
 
 
-async def _run(args: argparse.Namespace, services: Services) -> None:
-    handlers = {"ingest": _ingest, "search": _search, "ask": _ask, "info": _info, "delete": _delete}
-    await handlers[args.command](args, services)
+def _collection(args: argparse.Namespace) -> str | None:
+    return getattr(args, "collection", None)
 
 
-async def _ingest(args: argparse.Namespace, services: Services) -> None:
+# The calls: what each command asks of tools/, with progress on stderr.
+async def _ingest(args: argparse.Namespace, services: Services) -> ingest.IngestResult:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*columns, console=stderr, transient=True) as bar:
         task = bar.add_task("ingesting", total=None)
 
         async def progress(done: float, total: float | None, message: str) -> None:
             bar.update(task, completed=done, total=total, description=message)
 
-        result = await ingest.ingest_documents(
-            services, args.paths, collection=args.collection, prune=args.prune, progress=progress
+        return await ingest.ingest_documents(
+            services, args.paths, collection=_collection(args), prune=args.prune, progress=progress
         )
-    console.print(
-        f"{result.files} files into [bold]{result.collection}[/bold]: {result.chunks_added} chunks added, "
-        f"{result.chunks_unchanged} unchanged, {result.chunks_removed} removed in {result.seconds:.1f} s"
+
+
+async def _ingest_text(args: argparse.Namespace, services: Services) -> ingest.IngestResult:
+    text = await anyio.to_thread.run_sync(_read_text, args.file)
+    return await ingest.ingest_text(services, text, args.name, title=args.title, collection=_collection(args))
+
+
+async def _search(args: argparse.Namespace, services: Services) -> search.SearchResponse:
+    return await search.search_milvus_docs(
+        services, args.query, top_k=args.top_k, source=args.source, collection=_collection(args), mode=args.mode
     )
-    for skipped in result.skipped:
-        console.print(f"  [yellow]skipped[/yellow] {skipped.path}: {skipped.reason}")
 
 
-async def _search(args: argparse.Namespace, services: Services) -> None:
-    found = await search.search_milvus_docs(
-        services, args.query, top_k=args.top_k, source=args.source, collection=args.collection, mode=args.mode
-    )
-    table = Table("#", "score", "source", "section", "text", title=f"{found.mode} search: {args.query}")
-    for hit in found.results:
-        table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.source, hit.heading, _snippet(hit.text))
-    console.print(table)
-    if found.note:
-        console.print(f"[yellow]note:[/yellow] {found.note}")
-
-
-async def _ask(args: argparse.Namespace, services: Services) -> None:
-    with console.status("retrieving…") as status:
+async def _ask(args: argparse.Namespace, services: Services) -> answer.AnswerResult:
+    with stderr.status("retrieving…") as status:
 
         async def progress(done: float, total: float | None, message: str) -> None:
-            status.update(message)
+            status.update(escape(message))
 
-        result = await answer.answer_with_qwen(
+        return await answer.answer_with_qwen(
             services,
             args.question,
             top_k=args.top_k,
@@ -134,45 +202,153 @@ async def _ask(args: argparse.Namespace, services: Services) -> None:
             enable_thinking=args.think,
             thinking_budget=args.budget,
             include_reasoning=args.reasoning,
-            collection=args.collection,
+            source=args.source,
+            collection=_collection(args),
             progress=progress,
         )
+
+
+async def _info(args: argparse.Namespace, services: Services) -> manage.CollectionReport:
+    return await manage.describe_collection(services, collection=_collection(args), source=args.source, limit=args.limit)
+
+
+async def _delete(args: argparse.Namespace, services: Services) -> manage.DeleteResult:
+    return await manage.delete_documents(services, args.sources, collection=_collection(args), dry_run=args.dry_run)
+
+
+# What people see: tables that fit the terminal, the tools' messages in the CLI's words.
+def _show_ingest(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, ingest.IngestResult)
+    console.print(escape(for_people(result.summary)), highlight=False)
+    for skipped in result.skipped:
+        console.print(f"  [yellow]skipped[/yellow] {escape(skipped.path)}: {escape(skipped.reason)}", highlight=False)
+    unlisted = sum(result.skipped_by_reason.values()) - len(result.skipped)
+    if unlisted > 0:
+        console.print(f"  and {unlisted} more skipped files", highlight=False)
+
+
+def _show_search(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, search.SearchResponse)
+    if not result.results:
+        console.print("no results", highlight=False)
+    else:
+        width = console.width
+        longest = max(len(hit.citation) for hit in result.results)
+        table = Table(title=f"{result.mode} search: {escape(args.query)}", title_justify="left", show_lines=True, expand=True)
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column(result.scores, justify="right", no_wrap=True)
+        table.add_column("source", overflow="fold", width=min(longest, width // 4))
+        table.add_column("section", ratio=1)
+        table.add_column("text", ratio=3)
+        for hit in result.results:
+            text = _snippet(_without_headings(hit.text, hit.headings), width=max(120, 3 * width))
+            table.add_row(str(hit.rank), f"{hit.score:.3f}", escape(hit.citation), escape(hit.heading), escape(text))
+        console.print(table)
+    if result.note:
+        console.print(f"[yellow]note:[/yellow] {escape(for_people(result.note))}", highlight=False)
+
+
+def _show_ask(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, answer.AnswerResult)
     if result.reasoning:
-        console.print(f"[dim]{result.reasoning}[/dim]\n")
+        console.print(f"[dim]{escape(result.reasoning)}[/dim]\n", highlight=False)
     console.print(Markdown(result.answer))
     for source in result.sources:
-        console.print(f"  [{source.n}] {source.source} § {source.heading}  ({source.score:.3f})")
+        console.print(
+            f"  \\[{source.n}] {escape(source.citation)} § {escape(source.heading)}  ({source.score:.3f})", highlight=False
+        )
+    if result.search_query:
+        console.print(f"[dim]searched for: {escape(result.search_query)}[/dim]", highlight=False)
+    if result.finish_reason == "length":
+        console.print("[yellow]note:[/yellow] the answer was cut short at LLM_MAX_TOKENS", highlight=False)
     timings = result.timings_ms
     console.print(
-        f"[dim]{result.model} · retrieval {timings.retrieval:.0f} ms · first token {timings.first_token or 0:.0f} ms"
-        f" · total {timings.total:.0f} ms · usage {_usage(result.usage)}[/dim]"
+        f"[dim]{escape(result.model)} · retrieval {timings.retrieval:.0f} ms · first token {timings.first_token or 0:.0f} ms"
+        f" · total {timings.total:.0f} ms · usage {escape(_usage(result.usage))}[/dim]",
+        highlight=False,
     )
 
 
-async def _info(args: argparse.Namespace, services: Services) -> None:
-    report = await manage.describe_collection(services, collection=args.collection, source=args.source, limit=args.limit)
+def _show_info(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, manage.CollectionReport)
+    report = result.model_dump(mode="json")  # the fields this version reports, as --json shows them
+    name = escape(report["collection"])
+    collections = ", ".join(report.get("collections") or []) or "none"
+    if report.get("exists") is False:
+        console.print(f"[bold]{name}[/bold] does not exist yet: run `{PROG} ingest PATH` first", highlight=False)
+        console.print(f"collections: {escape(collections)}", highlight=False)
+        return
+    kind = "hybrid" if report.get("hybrid") else "dense only"
     console.print(
-        f"[bold]{report.collection}[/bold]: {report.chunks} chunks from {report.sources} sources, "
-        f"embedder {report.embedder} ({report.dim} dims), {'hybrid' if report.hybrid else 'dense only'}"
+        f"[bold]{name}[/bold]: {report['chunks']} chunks from {report['sources']} sources, "
+        f"embedder {escape(str(report.get('embedder')))} ({report.get('dim')} dims), {kind}",
+        highlight=False,
     )
-    table = Table("source", "chunks")
-    for item in report.listed:
-        table.add_row(item.source, str(item.chunks))
-    console.print(table)
-    console.print(f"collections: {', '.join(report.collections)}")
-    if report.engine is not None:
-        engine = report.engine
-        how = "started by this process" if engine.started_here else "joined (another process started it)"
-        shared = "" if engine.processes is None else f"; processes sharing it: {engine.processes}"
-        console.print(f"Milvus Lite engine pid {engine.pid}: {how}{shared}")
+    languages = report.get("languages") or {}
+    if languages:
+        shares = ", ".join(f"{escape(str(lang))} {share:.0%}" for lang, share in languages.items())
+        console.print(f"languages: {shares}", highlight=False)
+    listed = report.get("listed") or []
+    roots = {item.get("root", "") for item in listed}
+    table = Table(title_justify="left")
+    table.add_column("source", overflow="fold")
+    if len(roots) > 1:  # the same name may live under several roots: say which
+        table.add_column("root", overflow="fold")
+    table.add_column("chunks", justify="right", no_wrap=True)
+    for item in listed:
+        cells = [escape(item["source"]), *([escape(item.get("root") or "(text)")] if len(roots) > 1 else []), str(item["chunks"])]
+        table.add_row(*cells)
+    if listed:
+        console.print(table)
+    if len(listed) < report["sources"]:
+        console.print(f"{len(listed)} of {report['sources']} sources listed (--source GLOB, --limit N)", highlight=False)
+    console.print(f"collections: {escape(collections)}", highlight=False)
+    engine = report.get("engine")
+    if engine:
+        how = "started by this process" if engine["started_here"] else "joined (another process started it)"
+        shared = "" if engine.get("processes") is None else f"; processes sharing it: {engine['processes']}"
+        console.print(f"Milvus Lite engine pid {engine['pid']}: {how}{shared}", highlight=False)
 
 
-async def _delete(args: argparse.Namespace, services: Services) -> None:
-    result = await manage.delete_documents(services, args.sources, collection=args.collection)
-    console.print(f"removed {result.chunks_removed} chunks of {len(result.sources_removed)} sources")
+def _show_delete(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, manage.DeleteResult)
+    verb = "would remove" if result.dry_run else "removed"
+    console.print(
+        f"{verb} {result.chunks_removed} chunks of {len(result.sources_removed)} sources from {escape(result.collection)}:",
+        highlight=False,
+    )
+    for source in result.sources_removed:
+        console.print(f"  {escape(source)}", highlight=False)
+    if result.dry_run:
+        console.print("nothing was removed (--dry-run)", highlight=False)
 
 
-def _snippet(text: str, width: int = 160) -> str:
+SHOW: dict[str, Callable[[BaseModel, argparse.Namespace], None]] = {
+    "ingest": _show_ingest,
+    "ingest-text": _show_ingest,
+    "search": _show_search,
+    "ask": _show_ask,
+    "info": _show_info,
+    "delete": _show_delete,
+}
+
+
+def _read_text(file: str) -> str:
+    try:
+        return sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {file}: {exc}") from None
+
+
+def _without_headings(text: str, headings: list[str]) -> str:
+    """The chunk's text without its leading Markdown heading lines, which the section column already shows."""
+    lines = text.splitlines()
+    while lines and (not lines[0].strip() or (lines[0].startswith("#") and lines[0].strip("# ") in headings)):
+        lines.pop(0)
+    return "\n".join(lines) or text
+
+
+def _snippet(text: str, width: int = 240) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
