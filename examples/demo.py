@@ -5,7 +5,6 @@ Runs the real server (`python -m server`) as a stdio subprocess, exactly as an M
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,9 +19,10 @@ PASSED_ON = ("MILVUS_URI", "MILVUS_TOKEN", "DASHSCOPE_API_KEY", "DASHSCOPE_BASE_
 
 
 def _text(result) -> dict:
+    """The structured content of a tool result (every field), or exit with the error the server gave."""
     if result.is_error:
         sys.exit(f"error: {result.content[0].text}")
-    return json.loads(result.content[0].text)
+    return result.structured_content
 
 
 async def main() -> None:
@@ -39,15 +39,14 @@ async def main() -> None:
         ingest = _text(
             await session.call_tool("ingest_documents", {"paths": ["data/milvus_docs/en/faq"]}, progress_callback=show)
         )
-        print(
-            f"ingested {ingest['files']} files into {ingest['collection']!r}: {ingest['chunks_added']} chunks added, "
-            f"{ingest['chunks_unchanged']} unchanged, {ingest['chunks_removed']} removed ({ingest['seconds']:.2f} s)"
-        )
+        print(f"{ingest['summary']} ({ingest['seconds']:.2f} s)")
 
         print(f"\nsearch: {QUESTION}")
-        hits = _text(await session.call_tool("search_milvus_docs", {"query": QUESTION, "top_k": 3}))["results"]
-        for hit in hits:
-            print(f"  {hit['rank']}. {hit['score']:.4f}  {hit['source']}  § {hit['heading']}")
+        found = await session.call_tool("search_milvus_docs", {"query": QUESTION, "top_k": 3})
+        for hit in _text(found)["results"]:
+            print(f"  {hit['rank']}. {hit['score']:.4f}  {hit['citation']}  § {hit['heading']}")
+        print("\nwhat a model reads (the tool's text content):\n")
+        print(found.content[0].text)
 
         if "answer_with_qwen" not in tools:
             return
@@ -63,7 +62,7 @@ async def main() -> None:
         answer = _text(await session.call_tool("answer_with_qwen", {"question": QUESTION}))
         print(answer["answer"])
         for source in answer["sources"]:
-            print(f"  [{source['n']}] {source['source']} § {source['heading']}")
+            print(f"  [{source['n']}] {source['citation']} § {source['heading']}")
 
 
 if __name__ == "__main__":

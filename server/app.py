@@ -1,37 +1,57 @@
-"""The MCP server: registers the tools as thin wrappers over `tools/`, and nothing more."""
+"""The MCP server: the tools, a prompt and the documents as resources, as thin wrappers over `tools/`.
+
+Every tool result carries the full structured content (described by its output schema) and a compact text
+(server/render.py), which is all that Qwen-Agent and most agents read.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
-from pydantic import Field, StrictInt
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.prompts.base import Message, UserMessage
+from mcp_types import CallToolResult, Resource, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field, StrictInt
 
-from server import __version__, client_log
+from server import __version__, client_log, render
 from server.settings import Settings
-from tools import answer, context, defaults, ingest, manage, search
+from tools import answer, context, defaults, globs, ingest, manage, search
 from tools.errors import ProgressFn, UserError
 from tools.readers import supported_suffixes
 from tools.services import Services
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 FILE_TYPES = ", ".join(supported_suffixes())
+DOCUMENT_URI = "milvus-docs://{collection}/{+source}"
+MAX_RESOURCES = 200
 INSTRUCTIONS = f"""Search and answer questions over documents stored in Milvus.
-Use search_milvus_docs to find passages (with sources and section headings), answer_with_qwen
-to get an answer from Qwen that cites them, and ingest_documents to add files ({FILE_TYPES})."""
+- search_milvus_docs finds passages (with their source, section and a short id); read_context reads around one.
+- answer_with_qwen answers a question with Qwen from the passages it finds, citing them as [1], [2].
+- ingest_documents adds files ({FILE_TYPES}); ingest_text stores a text you give it under a name.
+- describe_collection says what is stored (sources, languages) and lists the collections.
+Write search queries in the documents' language (describe_collection reports it)."""
 
 Collection = Annotated[str | None, Field(description="Collection to use; default: the server's MILVUS_COLLECTION")]
+SourceFilter = Annotated[
+    str | None,
+    Field(description=f"Only sources matching this glob: {globs.RULES}. E.g. faq/*.md, or a file name such as product_faq.md"),
+]
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 
-async def _answer(call: Awaitable[T]) -> T:
+def _reply(result: BaseModel) -> CallToolResult:
+    """The compact text a model reads, and every field as structured content."""
+    text = TextContent(type="text", text=render.text(result))
+    return CallToolResult(content=[text], structured_content=result.model_dump(mode="json"))
+
+
+async def _answer(call: Awaitable[Any]) -> Any:
     """Run a tool body; turn failures people can act on into readable tool errors."""
     try:
         return await call
@@ -44,6 +64,24 @@ def _progress(ctx: Context) -> ProgressFn:
         await ctx.report_progress(progress, total, message)
 
     return report
+
+
+class DocsServer(MCPServer):
+    """An MCPServer whose resource list is the stored documents of the default collection."""
+
+    services: Services
+
+    async def list_resources(self) -> list[Resource]:
+        listed = await super().list_resources()
+        try:
+            counts = await self.services.store.sources(self.services.collection)
+        except (UserError, KeyError):  # no store, or no such collection yet
+            return listed
+        name = self.services.collection
+        for _, source in sorted(counts, key=lambda key: key[1])[:MAX_RESOURCES]:
+            uri = DOCUMENT_URI.replace("{collection}", name).replace("{+source}", source)
+            listed.append(Resource(uri=uri, name=source, mime_type="text/markdown"))
+        return listed
 
 
 def create_server(settings: Settings, services: Services | None = None) -> MCPServer:
@@ -59,124 +97,71 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             finally:
                 tg.cancel_scope.cancel()
         await services.embedder.close()
+        if services.reranker is not None:
+            await services.reranker.close()
         services.store.close()
 
-    mcp = MCPServer(name="milvus-qwen", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    mcp = DocsServer(name="milvus-qwen", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
+    mcp.services = services
 
-    if not settings.read_only:  # the one tool that writes
+    if not settings.read_only:  # the tools that write
+        _register_writers(mcp, services)
 
-        @mcp.tool(
-            title="Ingest documents",
-            description=f"Load files into Milvus, chunked by headings and embedded; unchanged files are skipped. "
-            f"Reads {FILE_TYPES}.",
-            annotations=ToolAnnotations(
-                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-            ),
-        )
-        async def ingest_documents(
-            paths: Annotated[
-                list[str], Field(description="Files, folders (recursive) or globs such as docs/**/*.md, inside INGEST_ROOTS")
-            ],
-            ctx: Context,
-            collection: Collection = None,
-            prune: Annotated[bool, Field(description="Also remove chunks of files that are gone from the folders given")] = False,
-        ) -> ingest.IngestResult:
-            result = await _answer(
-                ingest.ingest_documents(services, paths, collection=collection, prune=prune, progress=_progress(ctx))
-            )
-            await client_log.after_ingest(ctx, result)
-            return result
-
-        @mcp.tool(
-            title="Store a text",
-            annotations=ToolAnnotations(
-                read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
-            ),
-        )
-        async def ingest_text(
-            text: Annotated[str, Field(description="The text to store: Markdown or plain text")],
-            source: Annotated[
-                str,
-                Field(
-                    description="The name to store it under, e.g. notes/meeting-2026-12-01.md; the same name with "
-                    "a new text replaces the old one"
-                ),
-            ],
-            title: Annotated[str | None, Field(description="Its title; default: its first # heading")] = None,
-            collection: Collection = None,
-        ) -> ingest.IngestResult:
-            """Store a note, a page you fetched or a summary you wrote, so later searches find it; chunked by its
-            Markdown headings. Storing the same text under the same name again changes nothing."""
-            return await _answer(ingest.ingest_text(services, text, source, title=title, collection=collection))
-
-        @mcp.tool(
-            title="Delete documents",
-            annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False),
-        )
-        async def delete_documents(
-            sources: Annotated[list[str], Field(description="Stored source names or globs, e.g. en/faq/*.md")],
-            collection: Collection = None,
-        ) -> manage.DeleteResult:
-            """Remove documents from the index: every chunk of the matching sources."""
-            return await _answer(manage.delete_documents(services, sources, collection=collection))
-
-    @mcp.tool(
-        title="Search the documents",
-        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
-    )
+    @mcp.tool(title="Search the documents", annotations=READ)
     async def search_milvus_docs(
-        query: Annotated[str, Field(description="The question or words to search for")],
+        query: Annotated[str, Field(description="The question or words to search for, in the documents' language")],
         ctx: Context,
-        top_k: Annotated[int, Field(description=f"How many chunks to return (1-{search.MAX_TOP_K})")] = defaults.TOP_K,
-        source: Annotated[str | None, Field(description="Only sources matching this glob, e.g. en/faq/*.md")] = None,
+        top_k: Annotated[int, Field(description=f"How many passages to return (1-{search.MAX_TOP_K})")] = defaults.TOP_K,
+        source: SourceFilter = None,
         collection: Collection = None,
         mode: Annotated[
             defaults.Mode | None,
             Field(description="dense (meaning), bm25 (exact words) or hybrid (both); default: the server's SEARCH_MODE"),
         ] = None,
-    ) -> search.SearchResponse:
-        """Find the document chunks most relevant to a query, with scores, sources and section headings."""
+    ) -> Annotated[CallToolResult, search.SearchResponse]:
+        """Find the passages most relevant to a query, best first, each with its source (and page), section,
+        score and a short id for read_context. Scores only rank results within one search: cosine similarity
+        (dense), BM25 (bm25), cosine plus heading and word matches (hybrid) or a reranker's relevance (rerank);
+        the result says which. A query in another language than the documents' finds less: the result notes it."""
         result = await _answer(
             search.search_milvus_docs(services, query, top_k=top_k, source=source, collection=collection, mode=mode)
         )
         await client_log.after_search(ctx, result)
-        return result
+        return _reply(result)
 
-    @mcp.tool(title="Read around a search hit", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    @mcp.tool(title="Read around a search hit", annotations=READ)
     async def read_context(
-        chunk_id: Annotated[str, Field(description="A chunk_id from a search_milvus_docs result")],
+        chunk_id: Annotated[str, Field(description="A search result's id (its first 8 or more characters will do)")],
         before: Annotated[int, Field(description=f"Chunks to add before it (0-{context.MAX_AROUND})")] = 1,
         after: Annotated[int, Field(description=f"Chunks to add after it (0-{context.MAX_AROUND})")] = 1,
-        section: Annotated[bool, Field(description="Return its whole section instead (before/after are ignored)")] = False,
+        section: Annotated[bool, Field(description="Return its whole section instead (before and after are ignored)")] = False,
         collection: Collection = None,
-    ) -> context.ContextResult:
-        """The text around a search hit: the chunk with its neighbours joined in document order, or its whole
+    ) -> Annotated[CallToolResult, context.ContextResult]:
+        """The text around a search hit: the passage with its neighbours joined in document order, or its whole
         section, so you can read on without searching again."""
-        return await _answer(
-            context.read_context(services, chunk_id, before=before, after=after, section=section, collection=collection)
-        )
+        found = context.read_context(services, chunk_id, before=before, after=after, section=section, collection=collection)
+        return _reply(await _answer(found))
 
-    @mcp.tool(
-        title="Answer with Qwen",
-        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
-    )
+    @mcp.tool(title="Answer with Qwen", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
     async def answer_with_qwen(
-        question: Annotated[str, Field(description="The question to answer from the documents")],
+        question: Annotated[str, Field(description="The question to answer from the documents, in any language")],
         ctx: Context,
-        top_k: Annotated[int, Field(description="How many chunks to give the model as context")] = defaults.TOP_K,
-        model: Annotated[str | None, Field(description="Chat model, e.g. qwen-plus or qwen3-32b; default QWEN_MODEL")] = None,
+        top_k: Annotated[int, Field(description="How many passages to give the model as context")] = defaults.TOP_K,
+        model: Annotated[str | None, Field(description="Chat model, e.g. qwen-plus or qwen3.5-plus; default: QWEN_MODEL")] = None,
         enable_thinking: Annotated[
-            bool | None, Field(description="Let Qwen 3 think before answering; default: the model's own default")
+            bool | None,
+            Field(description="Let the model think first; unset: the model's default (Qwen3.5 and later think)"),
         ] = None,
         thinking_budget: Annotated[  # strict: a JSON true is not the integer 1
             StrictInt | None,
             Field(description="Most tokens the model may spend thinking (a positive integer; turns thinking on)"),
         ] = None,
         include_reasoning: Annotated[bool, Field(description="Return the model's reasoning text too")] = False,
-        source: Annotated[str | None, Field(description="Only sources matching this glob")] = None,
+        source: SourceFilter = None,
         collection: Collection = None,
-    ) -> answer.AnswerResult:
-        """Answer a question from the documents with Qwen 3, citing the retrieved passages as [1], [2], ..."""
+    ) -> Annotated[CallToolResult, answer.AnswerResult]:
+        """Answer a question from the documents with Qwen, citing the passages it was given as [1], [2], ...
+        A question in another language than the documents' is searched in theirs and answered in its own."""
         result = await _answer(
             answer.answer_with_qwen(
                 services,
@@ -192,22 +177,90 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             )
         )
         await client_log.after_answer(ctx, result)
-        return result
+        return _reply(result)
 
-    @mcp.tool(
-        title="Describe a collection",
-        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
-    )
+    @mcp.tool(title="Describe a collection", annotations=READ)
     async def describe_collection(
         collection: Collection = None,
-        source: Annotated[str | None, Field(description="Only list sources matching this glob")] = None,
+        source: SourceFilter = None,
         limit: Annotated[int, Field(description=f"Most sources to list (1-{manage.MAX_LISTED})")] = manage.DEFAULT_LISTED,
-    ) -> manage.CollectionReport:
-        """What a collection holds: its embedder, chunk and source counts, the sources, and the other collections."""
-        return await _answer(manage.describe_collection(services, collection=collection, source=source, limit=limit))
+    ) -> Annotated[CallToolResult, manage.CollectionReport]:
+        """What a collection holds (its sources, chunk counts, languages and embedder) and which collections
+        exist; on a fresh store, that nothing does yet."""
+        return _reply(await _answer(manage.describe_collection(services, collection=collection, source=source, limit=limit)))
+
+    @mcp.prompt(name="ask_docs", title="Ask the documents")
+    async def ask_docs(question: str, top_k: int = defaults.TOP_K, source: str | None = None) -> list[Message]:
+        """The tutorial's RAG prompt for a question: the best passages in <context>, the question in <question>."""
+        found = await _answer(search.search_milvus_docs(services, question, top_k=top_k, source=source))
+        system, user = answer.build_messages(question, found.results)
+        return [UserMessage(f"{system['content']}\n\n{user['content']}")]
+
+    @mcp.resource(DOCUMENT_URI, title="A stored document", mime_type="text/markdown")
+    async def document(collection: str, source: str) -> str:
+        """A stored document's text, its chunks joined back in order."""
+        try:
+            return (await context.read_document(services, source, collection=collection)).text
+        except UserError as exc:
+            raise ResourceError(str(exc)) from exc
 
     client_log.enable_set_level(mcp)
     return mcp
+
+
+def _register_writers(mcp: MCPServer, services: Services) -> None:
+    """ingest_documents, ingest_text, delete_documents and drop_collection (left out when READ_ONLY)."""
+    writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+    deletes = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
+
+    @mcp.tool(
+        title="Ingest documents",
+        description="Load files into Milvus, chunked by headings (and pages) and embedded; unchanged files cost "
+        f"nothing. Reads {FILE_TYPES}. The result says what was skipped and why.",
+        annotations=writes,
+    )
+    async def ingest_documents(
+        paths: Annotated[
+            list[str], Field(description="Files, folders (recursive) or globs such as docs/**/*.pdf, inside INGEST_ROOTS")
+        ],
+        ctx: Context,
+        collection: Collection = None,
+        prune: Annotated[bool, Field(description="Also remove documents whose files are gone from the folders given")] = False,
+    ) -> Annotated[CallToolResult, ingest.IngestResult]:
+        result = await _answer(
+            ingest.ingest_documents(services, paths, collection=collection, prune=prune, progress=_progress(ctx))
+        )
+        await client_log.after_ingest(ctx, result)
+        return _reply(result)
+
+    @mcp.tool(title="Store a text", annotations=writes)
+    async def ingest_text(
+        text: Annotated[str, Field(description="The text to store: Markdown or plain text")],
+        source: Annotated[
+            str,
+            Field(description="The name to store it under, e.g. notes/meeting.md; the same name with a new text replaces it"),
+        ],
+        title: Annotated[str | None, Field(description="Its title; default: its first # heading")] = None,
+        collection: Collection = None,
+    ) -> Annotated[CallToolResult, ingest.IngestResult]:
+        """Store a note, a page you fetched or a summary you wrote, so later searches find it; chunked by its
+        Markdown headings. Storing the same text under the same name again changes nothing."""
+        return _reply(await _answer(ingest.ingest_text(services, text, source, title=title, collection=collection)))
+
+    @mcp.tool(title="Delete documents", annotations=deletes)
+    async def delete_documents(
+        sources: Annotated[list[str], Field(description=f"Source names or globs ({globs.RULES}), e.g. faq/*.md")],
+        collection: Collection = None,
+    ) -> Annotated[CallToolResult, manage.DeleteResult]:
+        """Remove documents from the index: every chunk of the matching sources."""
+        return _reply(await _answer(manage.delete_documents(services, sources, collection=collection)))
+
+    @mcp.tool(title="Drop a collection", annotations=deletes)
+    async def drop_collection(
+        collection: Annotated[str, Field(description="The exact name of the collection to delete, with all it holds")],
+    ) -> Annotated[CallToolResult, manage.DropResult]:
+        """Delete a whole collection and every document in it (for a mistyped or unwanted one)."""
+        return _reply(await _answer(manage.drop_collection(services, collection)))
 
 
 async def _warm_up(services: Services) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +29,8 @@ async def stdio_session(
 
 
 def payload(result: Any) -> dict[str, Any]:
-    """The tool result as a client that reads only text (Qwen-Agent) sees it."""
-    assert len(result.content) == 1 and result.content[0].type == "text"
-    return json.loads(result.content[0].text)
+    """A tool result's structured content (every field), after checking that it also carries the compact text
+    that clients reading only text (Qwen-Agent) see."""
+    assert len(result.content) == 1 and result.content[0].type == "text" and result.content[0].text, result.content
+    assert result.structured_content is not None, result.content[0].text
+    return dict(result.structured_content)

@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tools import defaults, language
 from tools.errors import ProgressFn
 from tools.llm import stream_chat, thinking_options
+from tools.result import Result
 from tools.search import MAX_QUERY_CHARS, SearchHit, check_query, document_languages, search_milvus_docs
 from tools.services import Services
 from tools.store import check_collection_name
@@ -40,7 +41,7 @@ Keep product names, API names, parameters and numbers as they are. Reply with th
 REWRITE_MAX_TOKENS = 256
 
 
-class AnswerSource(BaseModel):
+class AnswerSource(Result):
     n: int
     source: str
     citation: str = Field(description="The source with its page or slide where known, e.g. manual.pdf p. 12")
@@ -49,19 +50,19 @@ class AnswerSource(BaseModel):
     chunk_id: str
 
 
-class Timings(BaseModel):
+class Timings(Result):
     rewrite: float | None = Field(None, description="The call that turned the question into a search query")
     retrieval: float
     first_token: float | None
     total: float
 
 
-class Thinking(BaseModel):
+class Thinking(Result):
     enabled: bool | None  # None: the model's own default
     budget: int | None
 
 
-class AnswerResult(BaseModel):
+class AnswerResult(Result):
     """Qwen's answer with the passages it was given."""
 
     answer: str

@@ -6,20 +6,24 @@ without repeating the overlap.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+import re
+
+from pydantic import Field
 
 from tools.errors import UserError
+from tools.result import Result
 from tools.search import citation, open_collection
 from tools.services import Services
 from tools.store import ChunkRow
 
 MAX_AROUND = 20  # chunks before or after
+ID_CHARS = 32
 MAX_SECTION_CHUNKS = 200
 _OVERLAP_MAX = 400  # the longest overlap looked for between neighbours (the chunker's is up to 150)
 _OVERLAP_MIN = 20  # shorter matches are chance, not overlap
 
 
-class ContextChunk(BaseModel):
+class ContextChunk(Result):
     chunk_id: str
     chunk_index: int
     heading: str
@@ -27,7 +31,7 @@ class ContextChunk(BaseModel):
     page_end: int = 0
 
 
-class ContextResult(BaseModel):
+class ContextResult(Result):
     """A passage around a chunk: its neighbours joined in order, and which chunks it spans."""
 
     source: str
@@ -54,10 +58,11 @@ async def read_context(
     for label, n in (("before", before), ("after", after)):
         if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_AROUND:
             raise UserError(f"{label} must be a whole number from 0 to {MAX_AROUND}, not {n!r}")
-    if not isinstance(chunk_id, str) or not chunk_id.strip():
-        raise UserError("Give a chunk_id from a search result")
+    if not isinstance(chunk_id, str) or not re.fullmatch(r"[0-9a-f]{8,32}", chunk_id.strip()):
+        raise UserError(f"chunk_id must be a search result's id (8 to 32 hex characters), not {chunk_id!r}")
     info = await open_collection(services, collection)
-    found = (await services.store.fetch(info.name, [chunk_id.strip()])).get(chunk_id.strip())
+    chunk_id = await _full_id(services, info.name, chunk_id.strip())
+    found = (await services.store.fetch(info.name, [chunk_id])).get(chunk_id)
     if found is None:
         raise UserError(
             f"No chunk {chunk_id!r} in {info.name!r}: it may have been re-ingested since the search (search again for its new id)"
@@ -88,6 +93,16 @@ async def read_context(
     )
 
 
+async def _full_id(services: Services, name: str, given: str) -> str:
+    """The whole id of a chunk named by a prefix (search results show the first 12 characters)."""
+    if len(given) == ID_CHARS:
+        return given
+    matching = await services.store.ids_starting(name, given, limit=2)
+    if len(matching) > 1:
+        raise UserError(f"chunk_id {given!r} is the start of more than one id; give more of it")
+    return matching[0] if matching else given
+
+
 def _same_section(rows: list[ChunkRow], index: int, headings: list[str]) -> list[ChunkRow]:
     """The run of chunks around `index` that share its heading path."""
     by_index = {r.chunk_index: r for r in rows}
@@ -107,3 +122,24 @@ def _join(texts: list[str]) -> str:
         overlap = next((n for n in range(longest, _OVERLAP_MIN - 1, -1) if out.endswith(text[:n])), 0)
         out += text[overlap:] if overlap else "\n\n" + text
     return out
+
+
+class DocumentText(Result):
+    """A whole stored document, its chunks joined back in order."""
+
+    source: str
+    title: str
+    chunks: int
+    text: str
+
+
+async def read_document(services: Services, source: str, *, collection: str | None = None) -> DocumentText:
+    """A stored document by its exact source name (the first root's, where several roots hold that name)."""
+    info = await open_collection(services, collection)
+    refs = (await services.store.existing(info.name, [source])).get(source, [])
+    if not refs:
+        raise UserError(f"No document {source!r} in {info.name!r}; describe_collection lists them")
+    root = min(ref.root for ref in refs)
+    last = max(ref.chunk_index for ref in refs if ref.root == root)
+    rows = await services.store.document_chunks(info.name, (root, source), 0, last)
+    return DocumentText(source=source, title=rows[0].title, chunks=len(rows), text=_join([r.text for r in rows]))

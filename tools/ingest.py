@@ -18,7 +18,7 @@ from pathlib import Path
 
 import anyio
 import anyio.from_thread
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tools import language
 from tools.chunking import chunk_document, embedding_text, heading_text
@@ -26,6 +26,7 @@ from tools.errors import ProgressFn, UserError, first_error
 from tools.paths import FoundFile, SkippedFile, collect
 from tools.readers import Document, Unreadable, reader_for, supported_suffixes
 from tools.readers.markdown import parse_markdown
+from tools.result import Result
 from tools.services import Services
 from tools.store import ChunkRef, ChunkRow, CollectionInfo, DocKey, check_collection_name
 from tools.store.schema import SOURCE_MAX, TITLE_MAX, clip
@@ -35,7 +36,7 @@ MAX_SKIPPED_LISTED = 100  # the result lists this many skipped files; `skipped_b
 MAX_TEXT_CHARS = 1_000_000  # ingest_text
 
 
-class IngestResult(BaseModel):
+class IngestResult(Result):
     """What an ingest did."""
 
     collection: str

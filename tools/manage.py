@@ -1,26 +1,29 @@
-"""Seeing and pruning what a collection holds: its sources, chunk counts and embedder; removing documents."""
+"""Seeing and pruning what a collection holds: its sources, chunk counts, languages and embedder; removing
+documents and collections."""
 
 from __future__ import annotations
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tools.errors import UserError
 from tools.globs import matches
-from tools.search import open_collection
+from tools.result import Result
+from tools.search import document_languages, open_collection
 from tools.services import Services
+from tools.store import check_collection_name
 
 DEFAULT_LISTED = 100
 MAX_LISTED = 1000
 
 
-class SourceCount(BaseModel):
+class SourceCount(Result):
     source: str
     chunks: int
     root: str = Field("", description='The ingest root the file came from ("" for text stored by name)')
 
 
-class EngineReport(BaseModel):
+class EngineReport(Result):
     """The Milvus Lite engine behind the file: one per file, shared by every process of ours that opens it."""
 
     pid: int
@@ -28,21 +31,31 @@ class EngineReport(BaseModel):
     processes: int | None = Field(description="Processes sharing the engine, this one included (null: unknown)")
 
 
-class CollectionReport(BaseModel):
+class CollectionReport(Result):
     """What a collection holds and what built it."""
 
     collection: str
-    embedder: str
-    dim: int
-    hybrid: bool
-    chunks: int
-    sources: int
-    listed: list[SourceCount]
-    collections: list[str]
+    exists: bool = Field(description="False: nothing was ingested into this collection yet (see `collections`)")
+    embedder: str | None = Field(None, description="The embedder that built it; searches must use the same")
+    dim: int | None = None
+    hybrid: bool | None = Field(None, description="Whether it has the BM25 field hybrid and bm25 searches need")
+    chunks: int = 0
+    sources: int = 0
+    languages: dict[str, float] = Field(
+        default_factory=dict, description="Share of each language among the chunks (sampled), e.g. {'en': 0.98}"
+    )
+    listed: list[SourceCount] = Field(default_factory=list)
+    collections: list[str] = Field(description="Every collection in this Milvus")
     engine: EngineReport | None = Field(None, description="The shared Milvus Lite engine (null on a Milvus server)")
 
 
-class DeleteResult(BaseModel):
+class DropResult(Result):
+    collection: str
+    chunks_removed: int
+    collections: list[str] = Field(description="The collections left")
+
+
+class DeleteResult(Result):
     collection: str
     sources_removed: list[str]
     chunks_removed: int
@@ -52,19 +65,25 @@ class DeleteResult(BaseModel):
 async def describe_collection(
     services: Services, *, collection: str | None = None, source: str | None = None, limit: int = DEFAULT_LISTED
 ) -> CollectionReport:
-    """The collection's embedder, size and sources (those matching the glob `source`, up to `limit`)."""
-    if not 1 <= limit <= MAX_LISTED:
-        raise UserError(f"limit must be from 1 to {MAX_LISTED}, not {limit}")
-    info = await open_collection(services, collection)
+    """The collection's embedder, size, languages and sources (those matching the glob `source`, up to `limit`);
+    for a collection that does not exist yet, that it does not, and which ones do."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LISTED:
+        raise UserError(f"limit must be from 1 to {MAX_LISTED}, not {limit!r}")
+    name = check_collection_name(collection or services.collection)
+    if await services.store.info(name) is None:
+        return CollectionReport(collection=name, exists=False, collections=await services.store.collections())
+    info = await open_collection(services, name)
     counts = await services.store.sources(info.name)
     matching = sorted((key for key in counts if source is None or matches(key[1], source)), key=lambda k: (k[1], k[0]))
     return CollectionReport(
         collection=info.name,
+        exists=True,
         embedder=info.embedder,
         dim=info.dim,
         hybrid=info.hybrid,
         chunks=sum(counts.values()),
         sources=len(counts),
+        languages=await document_languages(services, info.name),
         listed=[SourceCount(source=s, root=root, chunks=counts[root, s]) for root, s in matching[:limit]],
         collections=await services.store.collections(),
         engine=await _engine(services),
@@ -90,7 +109,8 @@ async def delete_documents(
     counts = await services.store.sources(info.name)
     doomed = sorted(key for key in counts if any(matches(key[1], pattern) for pattern in sources))
     if not doomed:
-        raise UserError(f"No source in {info.name!r} matches {sources!r}; describe_collection lists them")
+        shown = repr(sources) if len(repr(sources)) <= 200 else repr(sources)[:200] + "…"
+        raise UserError(f"No source in {info.name!r} matches {shown}; describe_collection lists them")
     if not dry_run:
         await services.store.delete_documents(info.name, doomed)
         await services.store.flush(info.name)
@@ -100,3 +120,17 @@ async def delete_documents(
         sources_removed=sorted({source for _, source in doomed}),
         chunks_removed=sum(counts[key] for key in doomed),
     )
+
+
+async def drop_collection(services: Services, collection: str) -> DropResult:
+    """Delete a whole collection; it must be named exactly (no default, no pattern)."""
+    if not isinstance(collection, str) or not collection.strip():
+        raise UserError("Name the collection to drop exactly (describe_collection lists them)")
+    name = check_collection_name(collection.strip())
+    if await services.store.info(name) is None:
+        existing = ", ".join(await services.store.collections()) or "none"
+        raise UserError(f"There is no collection {name!r} to drop (collections: {existing})")
+    chunks = sum((await services.store.sources(name)).values())
+    await services.store.drop(name)
+    services.languages.pop(name, None)
+    return DropResult(collection=name, chunks_removed=chunks, collections=await services.store.collections())

@@ -16,11 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from tools import globs
 from tools.errors import UserError
 from tools.readers import reader_for
+from tools.result import Result
 from tools.store.schema import SOURCE_MAX
 
 SKIP_DIRS = {"node_modules", "__pycache__"}
@@ -29,7 +28,7 @@ MAX_FILES = 100_000  # files one ingest call may take
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class SkippedFile(BaseModel):
+class SkippedFile(Result):
     """A file passed over, and why."""
 
     path: str

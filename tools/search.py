@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import anyio
-from pydantic import BaseModel, Field, PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from tools import defaults, globs, language
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.readers import reader_for
 from tools.rerankers import Reranker
+from tools.result import Result
 from tools.services import Services
 from tools.store import CollectionInfo, Hit, check_collection_name
 
@@ -33,7 +34,7 @@ NOTE_EXAMPLES = 5
 LANGUAGES_TTL_S = 300.0  # another process may ingest meanwhile; this one forgets after its own ingests
 
 
-class SearchHit(BaseModel):
+class SearchHit(Result):
     """One retrieved chunk."""
 
     rank: int
@@ -60,7 +61,7 @@ def citation(source: str, page_start: int, page_end: int) -> str:
     return f"{source} {'pp.' if label == 'p.' else label + 's'} {page_start}-{page_end}"
 
 
-class SearchResponse(BaseModel):
+class SearchResponse(Result):
     """The best chunks for a query, best first."""
 
     results: list[SearchHit]

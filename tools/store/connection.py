@@ -143,14 +143,19 @@ class Connection:
         except MilvusException as exc:
             raise UserError(f"Could not connect to Milvus at {self.where()}: {redact_urls_in(str(exc.message or exc))}") from exc
 
-    def _lite_path(self) -> Path:
-        """The Lite file, checked; its folder made if need be."""
+    def check_lite_name(self) -> Path:
+        """The Lite file's path, if its name is one Milvus Lite accepts."""
         path = Path(self.uri).resolve()
         if not _LITE_NAME.match(path.name):
             raise UserError(
                 f"MILVUS_URI {self.uri!r}: a Milvus Lite file name ends in .db, is at most 36 characters, and "
                 "uses only letters, digits, '.', '-' and '_' (for a server, use http://host:19530)"
             )
+        return path
+
+    def _lite_path(self) -> Path:
+        """The Lite file, checked; its folder made if need be."""
+        path = self.check_lite_name()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -61,7 +61,10 @@ class Store:
         self._info: dict[str, CollectionInfo] = {}
 
     async def connect(self) -> None:
-        await self.connection.connect()
+        """Open the connection now rather than on the first call; a Lite file that does not exist yet is left for
+        the first write to make."""
+        if not self._missing_file():
+            await self.connection.connect()
 
     def close(self) -> None:
         self.connection.close()
@@ -75,7 +78,10 @@ class Store:
         """The collection's embedder and capabilities, or None when it does not exist."""
         if name in self._info:
             return self._info[name]
-        return await self.connection.run(self._describe, check_collection_name(name))
+        check_collection_name(name)
+        if self._missing_file():
+            return None
+        return await self.connection.run(self._describe, name)
 
     def _describe(self, client: Any, name: str) -> CollectionInfo | None:
         if not client.has_collection(name):
@@ -128,7 +134,19 @@ class Store:
         return info
 
     async def collections(self) -> list[str]:
+        if self._missing_file():
+            return []
         return sorted(await self.connection.run(lambda client: client.list_collections()))
+
+    async def drop(self, name: str) -> None:
+        """Delete a collection and everything in it."""
+        await self.connection.run(lambda client: client.drop_collection(name))
+        self._info.pop(name, None)
+        self._loaded.discard(name)
+
+    def _missing_file(self) -> bool:
+        """A Lite file that does not exist holds nothing; reads say so without creating it (or its folders)."""
+        return self.connection.is_lite and not self.connection.check_lite_name().exists()
 
     # rows
 
@@ -188,6 +206,14 @@ class Store:
             )
         )
         return Counter(row["lang"] if field == "lang" else language.detect(row["text"]) for row in sample)
+
+    async def ids_starting(self, name: str, prefix: str, limit: int) -> list[str]:
+        """Chunk ids that start with `prefix` (hex), at most `limit`."""
+        expr = f"id like {filters.quote(prefix + '%')}"
+        rows = await self.connection.run(
+            lambda client: client.query(name, filter=expr, output_fields=["id"], limit=limit, consistency_level=self.consistency)
+        )
+        return [row["id"] for row in rows]
 
     async def document_chunks(self, name: str, document: DocKey, first: int, last: int) -> list[ChunkRow]:
         """The chunks of one document (root, source) from index `first` to `last`, in order."""

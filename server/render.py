@@ -1,0 +1,107 @@
+"""The text a model reads: each result rendered compactly, every field once.
+
+Tool results carry two copies: the structured content (every field, described by the output schema) for
+clients that read it, and this text, which is all Qwen-Agent and most agents read. Search passages come
+as a numbered list, each with its citation, section path, score and short id (`read_context` takes it);
+a passage's own heading line is left out when the section path already says it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel
+
+from tools.answer import AnswerResult
+from tools.context import ContextResult
+from tools.ingest import IngestResult
+from tools.manage import CollectionReport
+from tools.search import SearchHit, SearchResponse
+
+SHORT_ID = 12  # hex characters of a chunk id shown; read_context takes any unique prefix of 8 or more
+MAX_SKIPPED_SHOWN = 10
+MAX_SOURCES_SHOWN = 50
+_HEADING_LINE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+
+
+def text(result: BaseModel) -> str:
+    """The compact text of any tool result."""
+    if isinstance(result, SearchResponse):
+        return search(result)
+    if isinstance(result, AnswerResult):
+        return answer(result)
+    if isinstance(result, ContextResult):
+        return context(result)
+    if isinstance(result, IngestResult):
+        return ingest(result)
+    if isinstance(result, CollectionReport):
+        return collection(result)
+    return result.model_dump_json(exclude_none=True)
+
+
+def section_path(title: str, headings: list[str]) -> str:
+    """`Title > Heading > Subheading`, each part once."""
+    return " > ".join(part for part in dict.fromkeys([title, *headings]) if part)
+
+
+def passage(hit_text: str, path: list[str]) -> str:
+    """The chunk text without its leading heading lines when the section path already names them."""
+    lines = hit_text.splitlines()
+    while lines and (((m := _HEADING_LINE.match(lines[0])) and m.group(2) in path) or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines) or hit_text
+
+
+def search(result: SearchResponse) -> str:
+    if not result.results:
+        return f"No results ({result.mode} search)." + (f"\nnote: {result.note}" if result.note else "")
+    parts = [f"{len(result.results)} results, best first (scores: {result.scores})"]
+    parts += [_hit(hit) for hit in result.results]
+    if result.note:
+        parts.append(f"note: {result.note}")
+    return "\n\n".join(parts)
+
+
+def _hit(hit: SearchHit) -> str:
+    path = section_path(hit.title, hit.headings)
+    head = f"[{hit.rank}] {hit.citation}" + (f" § {path}" if path else "")
+    return f"{head} · score {hit.score:.3f} · id {hit.chunk_id[:SHORT_ID]}\n{passage(hit.text, [hit.title, *hit.headings])}"
+
+
+def answer(result: AnswerResult) -> str:
+    lines = [result.answer.strip()]
+    if result.sources:
+        lines.append("")
+        lines.append("Sources:")
+        lines += [f"[{s.n}] {s.citation}" + (f" § {s.heading}" if s.heading else "") for s in result.sources]
+    if result.reasoning:
+        lines += ["", "Reasoning:", result.reasoning.strip()]
+    return "\n".join(lines)
+
+
+def context(result: ContextResult) -> str:
+    path = section_path(result.title, result.headings)
+    where = "; ".join(
+        part
+        for part in (
+            "starts the document" if result.first_in_document else "",
+            "ends the document" if result.last_in_document else "",
+        )
+        if part
+    )
+    head = f"{result.citation}" + (f" § {path}" if path else "") + f" · chunks {result.chunks[0].chunk_index}"
+    head += f"-{result.chunks[-1].chunk_index}" if len(result.chunks) > 1 else ""
+    return head + (f" ({where})" if where else "") + "\n" + result.text
+
+
+def ingest(result: IngestResult) -> str:
+    lines = [result.summary]
+    lines += [f"skipped {s.path}: {s.reason}" for s in result.skipped[:MAX_SKIPPED_SHOWN]]
+    more = sum(result.skipped_by_reason.values()) - min(len(result.skipped), MAX_SKIPPED_SHOWN)
+    if more > 0:
+        lines.append(f"... and {more} more skipped (skipped_by_reason counts them)")
+    return "\n".join(lines)
+
+
+def collection(report: CollectionReport) -> str:
+    return report.model_dump_json(exclude_none=True)
