@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+
+import anyio
 
 # progress, total (None when unknown), message
 ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
@@ -19,11 +22,27 @@ class LLMError(UserError):
 
 @contextmanager
 def first_error() -> Iterator[None]:
-    """Around a task group: raise the first failure itself, not wrapped in an exception group."""
+    """Around a task group: raise the failure itself, not wrapped in an exception group; the one that started it,
+    not what it caused in the other tasks (a stream it closed, a cancellation), whatever order the group lists."""
     try:
         yield
     except BaseExceptionGroup as group:
-        error: BaseException = group
-        while isinstance(error, BaseExceptionGroup):
-            error = error.exceptions[0]
-        raise error from None
+        errors = list(_leaves(group))
+        raise next((e for e in errors if not _consequence(e)), errors[0]) from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            yield from _leaves(error)
+        else:
+            yield error
+
+
+def _consequence(error: BaseException) -> bool:
+    """A failure one task sees because another failed: the other end of a stream closed, or a cancellation."""
+    try:
+        cancelled = anyio.get_cancelled_exc_class()
+    except Exception:  # no async library running here
+        cancelled = asyncio.CancelledError
+    return isinstance(error, (anyio.BrokenResourceError, anyio.ClosedResourceError, cancelled))
