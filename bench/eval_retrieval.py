@@ -5,15 +5,23 @@ on the FAQ alone and on the FAQ inside the whole English docs (scored as ../shar
     .venv/bin/python bench/eval_retrieval.py --corpora faq --misses
     .venv/bin/python bench/eval_retrieval.py --modes dense --json /tmp/eval.json
 
-The embedder is the server's, from the same EMBEDDING_* variables (default: the local int8 ONNX MiniLM), e.g.
-    EMBEDDING_PROVIDER=openai EMBEDDING_MODEL=text-embedding-v4 EMBEDDING_API_KEY=sk-... \
-    EMBEDDING_BASE_URL=https://dashscope.aliyuncs.com/compatible-mode/v1 .venv/bin/python bench/eval_retrieval.py
+Question sets in English, Korean and Chinese (--langs) are scored side by side, for search alone and, with
+--answer, through answer_with_qwen (its sources' recall@3): with `--answer stand-in` a loopback stand-in for
+DashScope rewrites each Korean or Chinese question into the English dev question with the same id (a perfect
+translation: an upper bound for the rewrite step), with `--answer dashscope` the real model does.
+
+The embedder, reranker and chat model are the server's, from the same settings (EMBEDDING_*, RERANK_*,
+DASHSCOPE_*); DashScope's multilingual embeddings, its reranker and the real rewrite, all at once:
+    DASHSCOPE_API_KEY=sk-... EMBEDDING_PROVIDER=dashscope RERANK_PROVIDER=dashscope \
+    .venv/bin/python bench/eval_retrieval.py --answer dashscope
+(outside mainland China add DASHSCOPE_BASE_URL=https://dashscope-intl.aliyuncs.com/compatible-mode/v1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import re
 import sys
@@ -28,10 +36,15 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 sys.path.insert(0, str(REPO))
 
 from server.settings import Settings
+from tests.dashscope_stub import run_stub
+from tools.answer import answer_with_qwen
 from tools.ingest import ingest_documents
+from tools.llm import LLMConfig
 from tools.search import SearchHit, search_milvus_docs
 from tools.services import Services
 from tools.store import Store
+
+STAND_IN_KEY = "sk-eval-stand-in"
 
 KS = (1, 3, 5, 10)
 CORPORA = {"faq": "milvus_docs_faq_2.4.tar.gz", "all": "milvus_docs_en_2.4.tar.gz"}
@@ -70,8 +83,31 @@ async def search(services: Services, query: str, mode: str) -> list[SearchHit]:
     return (await search_milvus_docs(services, query, top_k=10, mode=mode)).results
 
 
+async def through_answers(services: Services, items: list[dict[str, Any]]) -> tuple[list[list[SearchHit]], list[float]]:
+    """Each question through answer_with_qwen: the passages its answer cited (as search hits) and its time."""
+    ranked, seconds = [], []
+    for item in items:
+        started = time.perf_counter()
+        result = await answer_with_qwen(services, item["question"], top_k=3)
+        seconds.append(time.perf_counter() - started)
+        if not result.sources:  # nothing relevant enough: no passage reached the model
+            ranked.append([])
+            continue
+        found = await search_milvus_docs(services, result.search_query or item["question"], top_k=3)
+        assert [h.chunk_id for h in found.results] == [s.chunk_id for s in result.sources]
+        ranked.append(found.results)
+    return ranked, seconds
+
+
+def translations(sets: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """Each Korean or Chinese question, and the English question with the same id."""
+    english = {item["id"]: item["question"] for item in sets.get("en", [])}
+    return {item["question"]: english[item["id"].rsplit("-", 1)[0]] for lang, items in sets.items() if lang != "en"
+            for item in items if item["id"].rsplit("-", 1)[0] in english}  # fmt: skip
+
+
 async def evaluate(
-    corpus: str, sets: dict[str, list[dict[str, Any]]], modes: list[str], shared: Path, misses: bool
+    corpus: str, sets: dict[str, list[dict[str, Any]]], modes: list[str], shared: Path, misses: bool, answer: str | None
 ) -> list[dict[str, Any]]:
     """Ingest one corpus into a fresh Milvus Lite file, then score every question set in every mode on it."""
     rows = []
@@ -79,7 +115,8 @@ async def evaluate(
         docs = Path(tmp, "docs")
         with tarfile.open(shared / "corpus" / CORPORA[corpus]) as tar:
             tar.extractall(docs, filter="data")
-        services = Services(store=Store(f"{tmp}/eval.db"), embedder=Settings().embedder(), roots=[docs])
+        settings = Settings.load([])
+        services = dataclasses.replace(settings.services(), store=Store(f"{tmp}/eval.db"), roots=[docs])
         started = time.perf_counter()
         ingested = await ingest_documents(services, ["."])
         ingest_s = time.perf_counter() - started
@@ -103,6 +140,19 @@ async def evaluate(
                 )
                 if misses:
                     print_misses(f"{corpus}, {lang}", mode, items, ranked)
+        if answer is not None:
+            with run_stub(api_key=STAND_IN_KEY) as stub:
+                if answer == "stand-in":
+                    stub.translations = translations(sets)
+                    services.llm = LLMConfig(base_url=stub.base_url, api_key=STAND_IN_KEY)
+                for lang, items in sets.items():
+                    ranked, seconds = await through_answers(services, items)
+                    p50 = sorted(seconds)[len(seconds) // 2] * 1000
+                    mode = f"answer:{answer}"
+                    rows.append({"corpus": corpus, "lang": lang, "mode": mode, **score(items, ranked), "search_p50_ms": p50,
+                                 "chunks": ingested.chunks_added, "ingest_s": ingest_s})  # fmt: skip
+                    if misses:
+                        print_misses(f"{corpus}, {lang}", mode, items, ranked)
         services.store.close()
     return rows
 
@@ -123,13 +173,13 @@ def print_misses(corpus: str, mode: str, items: list[dict[str, Any]], ranked: li
 def print_table(rows: list[dict[str, Any]]) -> None:
     columns = ["R@1", "R@3", "R@5", "R@10", "MRR@10"]
     print(
-        f"\n{'corpus':<7} {'lang':<5} {'mode':<7} "
+        f"\n{'corpus':<7} {'lang':<5} {'mode':<16} "
         + " ".join(f"{c:>6}" for c in columns)
         + f" {'p50 ms':>7} {'chunks':>7} {'ingest s':>9}"
     )
     for r in rows:
         print(
-            f"{r['corpus']:<7} {r['lang']:<5} {r['mode']:<7} "
+            f"{r['corpus']:<7} {r['lang']:<5} {r['mode']:<16} "
             + " ".join(f"{r[c]:>6.3f}" for c in columns)
             + f" {r['search_p50_ms']:>7.1f} {r['chunks']:>7} {r['ingest_s']:>9.1f}"
         )
@@ -148,6 +198,7 @@ def main() -> None:
     parser.add_argument("--modes", default="dense,bm25,hybrid")
     parser.add_argument("--misses", action="store_true", help="list questions whose gold section is not in the top 3")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--answer", choices=["stand-in", "dashscope"], help="also score answer_with_qwen's sources (see above)")
     args = parser.parse_args()
     modes = args.modes.split(",")
     files = {"set": args.eval} if args.eval else {lang: question_file(args.shared, lang) for lang in args.langs.split(",")}
@@ -155,7 +206,7 @@ def main() -> None:
     print(f"{', '.join(f'{len(v)} {k}' for k, v in sets.items())} questions, embedder {Settings().embedder().name}, top_k 10")
     rows = []
     for corpus in args.corpora.split(","):
-        rows += asyncio.run(evaluate(corpus, sets, modes, args.shared, args.misses))
+        rows += asyncio.run(evaluate(corpus, sets, modes, args.shared, args.misses, args.answer))
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -251,9 +251,10 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
     async def delete_documents(
         sources: Annotated[list[str], Field(description=f"Source names or globs ({globs.RULES}), e.g. faq/*.md")],
         collection: Collection = None,
+        dry_run: Annotated[bool, Field(description="List what would be removed; remove nothing")] = False,
     ) -> Annotated[CallToolResult, manage.DeleteResult]:
         """Remove documents from the index: every chunk of the matching sources."""
-        return _reply(await _answer(manage.delete_documents(services, sources, collection=collection)))
+        return _reply(await _answer(manage.delete_documents(services, sources, collection=collection, dry_run=dry_run)))
 
     @mcp.tool(title="Drop a collection", annotations=deletes)
     async def drop_collection(

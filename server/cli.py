@@ -50,6 +50,7 @@ COMMANDS = {
     "answer_with_qwen": f"{PROG} ask QUESTION",
     "describe_collection": f"{PROG} info",
     "delete_documents": f"{PROG} delete SOURCE",
+    "drop_collection": f"{PROG} drop NAME",
 }
 _TOOL_NAME = re.compile(r"\b(" + "|".join(COMMANDS) + r")\b")
 
@@ -112,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     p = command("delete", "remove documents by source name or glob")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    p = command("drop", "delete a whole collection and everything in it")
+    p.add_argument("name", help="the collection's exact name")
     commands.add_parser("serve", help="run the MCP server (takes the server's flags; serve --help lists them)", add_help=False)
     return parser
 
@@ -146,6 +149,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
         "ask": _ask,
         "info": _info,
         "delete": _delete,
+        "drop": _drop,
     }
     services = settings.services()
     try:
@@ -214,6 +218,10 @@ async def _info(args: argparse.Namespace, services: Services) -> manage.Collecti
 
 async def _delete(args: argparse.Namespace, services: Services) -> manage.DeleteResult:
     return await manage.delete_documents(services, args.sources, collection=_collection(args), dry_run=args.dry_run)
+
+
+async def _drop(args: argparse.Namespace, services: Services) -> manage.DropResult:
+    return await manage.drop_collection(services, args.name)
 
 
 # What people see: tables that fit the terminal, the tools' messages in the CLI's words.
@@ -323,6 +331,12 @@ def _show_delete(result: BaseModel, args: argparse.Namespace) -> None:
         console.print("nothing was removed (--dry-run)", highlight=False)
 
 
+def _show_drop(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, manage.DropResult)
+    left = ", ".join(result.collections) or "none"
+    console.print(f"dropped {escape(result.collection)} ({result.chunks_removed} chunks); collections left: {escape(left)}")
+
+
 SHOW: dict[str, Callable[[BaseModel, argparse.Namespace], None]] = {
     "ingest": _show_ingest,
     "ingest-text": _show_ingest,
@@ -330,6 +344,7 @@ SHOW: dict[str, Callable[[BaseModel, argparse.Namespace], None]] = {
     "ask": _show_ask,
     "info": _show_info,
     "delete": _show_delete,
+    "drop": _show_drop,
 }
 
 

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level (logs go to stderr)")
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @classmethod
     def load(cls, argv: list[str]) -> Settings:
         """Settings from the environment and `argv`, and from the .env file that --env-file or ENV_FILE names, if any."""

@@ -111,6 +111,10 @@ def test_info_shows_the_root_when_several_roots_hold_a_name(tmp_path: Path) -> N
     assert info.returncode == 0, info.stderr
     rows = [line for line in info.stdout.splitlines() if "d/a.md" in line]
     assert len(rows) == 2 and str(roots[0]) in rows[0] and str(roots[1]) in rows[1], info.stdout
+    dropped = _cli({**env, "LOG_LEVEL": "debug"}, "drop", "milvus_docs")  # a lower-case level is a level too
+    assert dropped.returncode == 0 and "dropped milvus_docs (2 chunks)" in dropped.stdout, dropped.stderr
+    again = _cli(env, "drop", "milvus_docs")
+    assert again.returncode == 1 and "There is no collection 'milvus_docs' to drop" in again.stderr
 
 
 @pytest.mark.slow
