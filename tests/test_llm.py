@@ -157,7 +157,8 @@ async def test_rejected_key(stub: Stub) -> None:
         await stream_chat(config(stub, api_key=wrong), MESSAGES)
     message = str(caught.value)
     assert "401" in message and "DASHSCOPE_API_KEY" in message
-    assert "https://dashscope-intl.aliyuncs.com/compatible-mode/v1" in message
+    assert "https://dashscope-intl.aliyuncs.com/compatible-mode/v1" in message and "cn-hongkong.dashscope" in message
+    assert "{WorkspaceId}.{region}.maas.aliyuncs.com" in message
     assert stub.base_url in message
     assert wrong not in message and KEY not in message
     assert len(stub.requests) == 1  # 401 is not retried

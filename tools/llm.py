@@ -39,10 +39,14 @@ MAX_TOKENS_LIMIT = 1_000_000
 MAX_STREAM_CHARS = 1_000_000
 CHARS_PER_TOKEN_CAP = 16
 
+# DashScope's regions (https://www.alibabacloud.com/help/en/model-studio/qwen-api-via-openai-chat-completions); an
+# API key works only in its own region, and a key of another region is refused with 401.
 REGIONS = (
-    "mainland China https://dashscope.aliyuncs.com/compatible-mode/v1, "
-    "international (Singapore) https://dashscope-intl.aliyuncs.com/compatible-mode/v1, "
-    "US (Virginia) https://dashscope-us.aliyuncs.com/compatible-mode/v1"
+    "Beijing https://dashscope.aliyuncs.com/compatible-mode/v1, "
+    "Singapore https://dashscope-intl.aliyuncs.com/compatible-mode/v1, "
+    "US (Virginia) https://dashscope-us.aliyuncs.com/compatible-mode/v1, "
+    "Hong Kong https://cn-hongkong.dashscope.aliyuncs.com/compatible-mode/v1, "
+    "or a workspace's own domain https://{WorkspaceId}.{region}.maas.aliyuncs.com/compatible-mode/v1"
 )
 
 
