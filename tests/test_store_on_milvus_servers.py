@@ -65,7 +65,7 @@ async def _round_trip(uri: str, name: str) -> tuple[bool, bool]:
             assert [h.chunk_id for h in await reader.search_bm25(name, "where is data stored", 2)][:1] == ["a"]
         await writer.upsert(name, [_row("a", [0.0, 0.0, 1.0, 0.0], "changed")])
         await writer.delete_ids(name, ["b"])
-        assert await reader.sources(name) == {"a.md": 1}
+        assert await reader.sources(name) == {("", "a.md"): 1}
         assert (await reader.fetch(name, ["a"]))["a"].text == "changed"
         assert await reader.existing(name, ["a.md"]) != {}  # query_iterator
     finally:

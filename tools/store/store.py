@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tools import globs, language
+from tools.errors import UserError
 from tools.store import filters
 from tools.store.connection import Connection
 from tools.store.schema import (
@@ -82,6 +83,13 @@ class Store:
         if self._missing_file():
             return None
         return await self.connection.run(self._describe, name)
+
+    async def _known(self, name: str) -> CollectionInfo:
+        """The info of a collection that must exist (read once, then remembered)."""
+        info = self._info.get(name) or await self.info(name)
+        if info is None:
+            raise UserError(f"Collection {name!r} does not exist")
+        return info
 
     def _describe(self, client: Any, name: str) -> CollectionInfo | None:
         if not client.has_collection(name):
@@ -154,7 +162,8 @@ class Store:
         """The id, content hash and index of every stored chunk of these sources."""
         if not sources:
             return {}
-        fields = [f.name for f in dataclasses.fields(ChunkRef) if f.name in self._info[name].fields]
+        known = (await self._known(name)).fields
+        fields = [f.name for f in dataclasses.fields(ChunkRef) if f.name in known]
         rows = await self.connection.run(self._query_all, name, filters.is_in("source", sources), fields)
         found: dict[str, list[ChunkRef]] = {}
         for row in rows:
@@ -182,7 +191,7 @@ class Store:
         """Chunk counts per document (root, source), for every source inside a folder ("" for all), under one
         root or all."""
         base = prefix.rstrip("/") + "/" if prefix else ""
-        has_root = "root" in self._info[name].fields
+        has_root = "root" in (await self._known(name)).fields
         terms = [filters.like("source", f"/{base}**")] if base else []  # never "": `base` ends in /
         if root is not None and has_root:
             terms.append(f"root == {filters.quote(root)}")
@@ -199,7 +208,7 @@ class Store:
     async def languages(self, name: str) -> Counter[str]:
         """How many chunks are in each language, in a sample of `LANGUAGE_SAMPLE` chunks (ids are hashes, so the
         first rows are a fair sample); collections made before chunks recorded it are detected from their texts."""
-        field = "lang" if "lang" in self._info[name].fields else "text"
+        field = "lang" if "lang" in (await self._known(name)).fields else "text"
         sample = await self.connection.run(
             lambda client: client.query(
                 name, filter="", output_fields=[field], limit=LANGUAGE_SAMPLE, consistency_level=self.consistency
@@ -218,24 +227,25 @@ class Store:
     async def document_chunks(self, name: str, document: DocKey, first: int, last: int) -> list[ChunkRow]:
         """The chunks of one document (root, source) from index `first` to `last`, in order."""
         root, source = document
+        info = await self._known(name)
         terms = [f"source == {filters.quote(source)}", f"chunk_index >= {int(first)}", f"chunk_index <= {int(last)}"]
-        if "root" in self._info[name].fields:
+        if "root" in info.fields:
             terms.append(f"root == {filters.quote(root)}")
-        rows = await self.connection.run(self._query_all, name, " and ".join(terms), ["id", *self._info[name].row_fields])
+        rows = await self.connection.run(self._query_all, name, " and ".join(terms), ["id", *info.row_fields])
         return sorted((from_entity(r["id"], r) for r in rows), key=lambda row: row.chunk_index)
 
     async def fetch(self, name: str, ids: list[str], vectors: list[str] | None = None) -> dict[str, ChunkRow]:
         """Stored rows by chunk id: every field but the vectors, or only the vector fields named."""
         if not ids:
             return {}
-        fields = vectors if vectors is not None else self._info[name].row_fields
+        fields = vectors if vectors is not None else (await self._known(name)).row_fields
         rows = await self.connection.run(
             lambda client: client.get(name, ids=ids, output_fields=["id", *fields], consistency_level=self.consistency)
         )
         return {r["id"]: from_entity(r["id"], r) for r in rows}
 
     async def upsert(self, name: str, rows: list[ChunkRow]) -> None:
-        info = self._info[name]
+        info = await self._known(name)
         if rows:
             entities = [to_entity(row, info) for row in rows]
             await self.connection.run(lambda client: client.upsert(name, entities))
@@ -246,7 +256,7 @@ class Store:
 
     async def delete_documents(self, name: str, documents: list[DocKey]) -> None:
         """Remove every chunk of these documents (root, source)."""
-        has_root = "root" in self._info[name].fields
+        has_root = "root" in (await self._known(name)).fields
         by_root: dict[str, list[str]] = {}
         for root, source in documents:
             by_root.setdefault(root if has_root else "", []).append(source)
@@ -294,7 +304,7 @@ class Store:
     ) -> list[Hit]:
         """Milvus narrows a source filter to a superset (see filters.like), checked here; when too few results
         pass, the search is repeated deeper, up to Milvus's result window."""
-        output = self._info[name].row_fields if rows else []
+        output = (await self._known(name)).row_fields if rows else []
         expr = filters.is_in("id", ids) if ids is not None else ""
         if source:
             expr = " and ".join(e for e in (expr, filters.like("source", source)) if e)
