@@ -24,6 +24,11 @@ per process and ties it to that process; here it is shared instead, with no owne
 
 When the file's folder cannot be written (a read-only mount), the lease, lock, record and log live in
 `/tmp/mlite-UID/` instead, named by the hash of the file's path.
+
+The engine acknowledges a write its file did not take (a read-only file, a full disk) and keeps it in memory, so
+every process would go on seeing rows that a restart loses. Its log says so ("Insert data failed, errs: attempt to
+write a readonly database"): `write_failures` reads what the log gained during a write, and `discard` stops an
+engine whose memory no longer matches its file, so that the next call, in any process, starts one that reads it.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import importlib.util
 import json
 import logging
 import os
+import re
+import signal
 import socket
 import stat
 import struct
@@ -44,7 +51,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 from tools.errors import UserError
 
@@ -54,7 +61,16 @@ START_TIMEOUT_S = 30.0  # the most one process waits for an engine to be ready (
 FOREIGN_GRACE_S = 1.0  # another program's engine on the file is waited for this long before the file is refused
 EXIT_WAIT_S = 2.0  # the last process to leave waits this long, at most, for the engine to exit
 LOG_MAX_BYTES = 1 << 20  # the engine log is started afresh past this size
+LOG_READ_MAX = 1 << 16  # the most of the log read after one write
+DISCARD_WAIT_S = 5.0  # the most one waits for a discarded engine to exit
 POLL_S = 0.01
+# A glog error line of the engine about a write: "E20261201 07:53:36.255407 31879 collection_data.cpp:84]
+# [SERVER][Insert][grpcpp_sync_ser][]Insert data failed, errs: attempt to write a readonly database"
+_WRITE_FAILED = re.compile(
+    r"^E\d{8} \S+\s+\d+ \S+\] (?:\[[^\]\n]*\])*(?P<message>[^\n]*?(?:(?:Insert|Delete|Create|Drop)\b[^\n]*failed|"
+    r"readonly database|disk is full|disk I/O error)[^\n]*)$",
+    re.MULTILINE,
+)
 
 # gRPC keeps a failed connection in reconnect backoff (1 s, then longer) and shares it between the channels of a
 # process, so a new client would fail for about a second after an engine restart; an engine restarts in tens of ms.
@@ -109,6 +125,37 @@ class LiteFiles:
 def runtime_dir() -> Path:
     """This user's folder for engine sockets (and lock files of read-only folders)."""
     return Path("/tmp") / f"mlite-{os.getuid()}"
+
+
+def os_advice(exc: OSError) -> str:
+    """What a person can do about a failed file operation, by its errno ("" when there is nothing to add)."""
+    return {
+        errno.EROFS: "its filesystem is mounted read-only",
+        errno.EACCES: f"user {os.getuid()} may not write there: change the owner or mode",
+        errno.EPERM: f"user {os.getuid()} may not write there: change the owner or mode",
+        errno.ENOSPC: "the disk is full: free some space",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.ENAMETOOLONG: "the path is too long: use a shorter MILVUS_URI",
+    }.get(exc.errno or 0, "")
+
+
+def file_error(action: str, exc: OSError, fix: str) -> UserError:
+    """A failed file operation as a person reads it: what was done, to which file, why, what to change."""
+    message = f"{action}: {exc.strerror or exc}"
+    if exc.filename and str(exc.filename) not in action:
+        message += f": {exc.filename}"
+    if advice := os_advice(exc):
+        message += f" ({advice})"
+    return UserError(f"{message}; {fix}")
+
+
+@dataclass(frozen=True)
+class LogMark:
+    """Where the engine log ended at some moment, and the engine this process used then."""
+
+    inode: int
+    size: int
+    pid: int | None
 
 
 class _Busy(Exception):
@@ -169,10 +216,7 @@ class LiteEngine:
     def _take_lease(self, deadline: float) -> None:
         if self._lease is not None:
             return
-        try:
-            fd = os.open(self.files.lease, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise UserError(f"Cannot open {self.files.lease} to share the Milvus Lite file {self.files.db}: {exc}") from exc
+        fd = self._open_lock(self.files.lease)
         # The only refusal comes in the instant an exiting engine holds the write lock: wait it out.
         while not _ofd_lock(fd, fcntl.F_RDLCK):
             if time.monotonic() > deadline:
@@ -201,7 +245,7 @@ class LiteEngine:
                     if pid != previous:
                         self._log_join(pid, previous)
                     return self._status(pid, sock)
-                fd = os.open(self.files.engine_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = self._open_lock(self.files.engine_lock)
                 try:
                     if _flock_nb(fd):
                         try:
@@ -221,6 +265,56 @@ class LiteEngine:
                 if time.monotonic() > deadline:
                     raise self._timeout(busy, unreachable)
                 time.sleep(POLL_S * 2)
+
+    def _open_lock(self, path: Path) -> int:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise file_error(
+                f"Cannot open the lock file {path} of the Milvus Lite file {self.files.db}",
+                exc,
+                "every process sharing the file opens it to read and write; fix that, or use another MILVUS_URI",
+            ) from exc
+
+    # writes the engine did not store
+
+    def log_mark(self) -> LogMark | None:
+        """Where the engine log ends now (None when it cannot be read)."""
+        try:
+            st = os.stat(self.files.log)
+        except FileNotFoundError:
+            return LogMark(0, 0, self._pid)  # whatever log there is afterwards is new
+        except OSError:
+            return None
+        return LogMark(st.st_ino, st.st_size, self._pid)
+
+    def write_failures(self, mark: LogMark | None) -> list[str]:
+        """The engine's messages about writes that failed, logged since `mark` (by any process's write)."""
+        if mark is None:
+            return []
+        try:
+            with open(self.files.log, "rb") as f:
+                st = os.fstat(f.fileno())
+                start = mark.size if st.st_ino == mark.inode and st.st_size >= mark.size else 0  # else a new log
+                f.seek(max(start, st.st_size - LOG_READ_MAX))
+                text = f.read(LOG_READ_MAX).decode(errors="replace")
+        except OSError:
+            return []
+        return list(dict.fromkeys(m.group("message").strip() for m in _WRITE_FAILED.finditer(text)))
+
+    def discard(self, mark: LogMark | None, reason: str) -> None:
+        """Stop the engine that served the file at `mark`: its memory holds writes its file does not. Every
+        process's next call finds it gone and one of them starts a new engine, which reads the file as it is."""
+        with self._lock:
+            pid = mark.pid if mark is not None and mark.pid is not None else self._pid
+            if pid is None or _cmdline(pid)[4:5] != [str(self.files.lease)]:
+                return  # gone already (another call, or process, stopped it)
+            log.warning("stopping the Milvus Lite engine for %s (pid %d): %s", self.files.db, pid, reason)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + DISCARD_WAIT_S
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(POLL_S)
 
     def status(self) -> EngineStatus | None:
         """The engine this process uses now, without starting one; None before the first `ensure`."""
@@ -260,9 +354,13 @@ class LiteEngine:
         fence = self._fence()
         try:
             binary = _engine_binary()
-            _private_dir(runtime_dir())
-            with contextlib.suppress(FileNotFoundError):
+            _private_dir(runtime_dir(), writable=True)  # for the engine's socket
+            try:
                 os.unlink(self.files.socket)  # left by an engine that was killed: none is alive now
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise _runtime_dir_error(exc) from exc
             with contextlib.suppress(OSError):
                 if self.files.log.stat().st_size > LOG_MAX_BYTES:
                     self.files.log.unlink()
@@ -271,7 +369,7 @@ class LiteEngine:
             env["GLOG_logtostderr"] = "1"  # into the engine log, not glog files piling up in /tmp
             env["GLOG_minloglevel"] = "1"  # warnings and errors (the level argument is ignored with a lock file)
             argv = [str(binary), str(self.files.db), f"unix:{self.files.socket}", "ERROR", str(self.files.lease)]
-            with open(self.files.log, "ab") as out:
+            with self._open_log() as out:
                 process = subprocess.Popen(
                     argv,
                     cwd=self.files.db.parent,
@@ -302,6 +400,19 @@ class LiteEngine:
             time.sleep(POLL_S)
         return process.pid
 
+    def _open_log(self) -> IO[bytes]:
+        """The engine's log, to append to; where it cannot be written, nowhere (and a warning)."""
+        try:
+            return open(self.files.log, "ab")
+        except OSError as exc:
+            log.warning(
+                "cannot write the Milvus Lite engine log %s (%s): the engine runs without one, and a write it fails "
+                "to store is noticed only by its error",
+                self.files.log,
+                exc.strerror or exc,
+            )
+            return open(os.devnull, "ab")
+
     def _engines_on_file(self) -> tuple[list[int], list[int]]:
         """Live milvus-lite engines on this file: (ours, others'), from /proc."""
         ours: list[int] = []
@@ -316,7 +427,7 @@ class LiteEngine:
         """milvus-lite's own lock file, write-locked for the engine to hold; refuses a file a plain client holds."""
         if self.files.stock_lock is None:
             return None
-        fd = os.open(self.files.stock_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = self._open_lock(self.files.stock_lock)
         if not _ofd_lock(fd, fcntl.F_WRLCK):
             holder = _lock_holder(fd)
             os.close(fd)
@@ -324,9 +435,16 @@ class LiteEngine:
         return fd
 
     def _write_record(self, record: dict[str, Any]) -> None:
+        """The record is a cache for people and logs: where it cannot be written (a folder turned read-only, a full
+        disk), the engine serves all the same."""
         temp = self.files.record.with_name(f"{self.files.record.name}.{os.getpid()}")
-        temp.write_text(json.dumps(record))
-        os.replace(temp, self.files.record)
+        try:
+            temp.write_text(json.dumps(record))
+            os.replace(temp, self.files.record)
+        except OSError as exc:
+            log.warning("cannot write the Milvus Lite engine record %s: %s", self.files.record, exc.strerror or exc)
+            with contextlib.suppress(OSError):
+                temp.unlink()
 
     def read_record(self) -> dict[str, Any] | None:
         """The last engine start as recorded (a cache: may be stale)."""
@@ -489,13 +607,35 @@ def _connects(path: str) -> bool:
     return True
 
 
-def _private_dir(path: Path) -> None:
-    """Make sure `path` is a folder of this user's that no one else can enter."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(path, 0o700)
-    st = os.lstat(path)
+def _private_dir(path: Path, writable: bool = False) -> None:
+    """Make sure `path` is a folder of this user's that no one else can enter (and, if asked, can write in)."""
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        st = os.lstat(path)
+    except OSError as exc:
+        raise _runtime_dir_error(exc) from exc
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         raise UserError(f"{path} must be a folder of user {os.getuid()} with mode 0700, for Milvus Lite's sockets")
+    if writable and not os.access(path, os.W_OK | os.X_OK):
+        raise _runtime_dir_error(OSError(errno.EROFS if read_only_fs(path) else errno.EACCES, "", str(path)))
+
+
+def read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _runtime_dir_error(exc: OSError) -> UserError:
+    path = runtime_dir()
+    why = exc.strerror or os.strerror(exc.errno or 0)
+    return UserError(
+        f"{path} cannot be written ({why}): Milvus Lite's engine serves on a socket there (and keeps the lock files "
+        f"of stores in read-only folders there). Make {path.parent} writable for user {os.getuid()}, or run a Milvus "
+        "server and point MILVUS_URI at it (http://127.0.0.1:19530)"
+    )
 
 
 def _engine_binary() -> Path:
