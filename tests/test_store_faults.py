@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import shlex
 import signal
 import subprocess
@@ -215,8 +216,11 @@ class Namespace:
             text=True,
         )
         assert self.process.stdout is not None
-        line = self.process.stdout.readline()  # "ready", or nothing when the script failed
+        ready, _, _ = select.select([self.process.stdout], [], [], 30)
+        line = self.process.stdout.readline() if ready else ""  # "ready", or nothing when the script failed
         if line.strip() != "ready":
+            if self.process.poll() is None:
+                os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
             assert self.process.stderr is not None
             raise OSError(self.process.stderr.read().strip()[:300] or f"exit code {self.process.returncode}")
