@@ -88,7 +88,15 @@ class Connection:
 
         shared = self.is_lite and SHARED_LITE
         for pause in (*(LITE_RECONNECT_PAUSES_S if shared else RECONNECT_PAUSES_S), None):
-            client = self.client()
+            try:
+                client = self.client()
+            except UserError as exc:  # a server that is still coming back: wait for it like a lost connection
+                cause = exc.__cause__
+                if shared or pause is None or not (isinstance(cause, MilvusException) and _connection_lost(cause)):
+                    raise
+                log.warning("Milvus at %s does not answer yet; trying again in %g s", self.where(), pause)
+                time.sleep(pause)
+                continue
             try:
                 return fn(client, *args, **kwargs)
             except MilvusException as exc:
