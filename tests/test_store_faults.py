@@ -287,6 +287,57 @@ async def test_first_error_prefers_an_error_over_a_cancellation() -> None:
             tg.start_soon(fail)
 
 
+UPSERTER = """
+import random, sys, time
+from tools.store.connection import Connection
+connection = Connection(sys.argv[1])
+rng = random.Random(int(sys.argv[3]))
+rows = [{"id": f"id{i:05d}", "vector": [rng.random() for _ in range(8)]} for i in range(3000)]
+connection.call(lambda client: client.load_collection("c"))  # joined the engine before the start
+start = float(sys.argv[2])
+while time.time() < start:
+    time.sleep(0.001)
+for _ in range(3):
+    for at in range(0, len(rows), 50):
+        connection.call(lambda client: client.upsert("c", rows[at : at + 50]))
+connection.close()
+"""
+
+
+def test_processes_writing_the_same_ids_at_once_store_each_once(tmp_path: Path) -> None:
+    """Milvus Lite applies an upsert as a delete and an insert: two processes upserting the same ids at the same
+    moment (two ingests of one folder) left both rows of many ids. Writes to a Lite file take turns."""
+    db = tmp_path / "u.db"
+    store = Store(str(db))
+    try:
+        store.connection.call(
+            lambda client: client.create_collection("c", dimension=8, id_type="string", max_length=16, consistency_level="Strong")
+        )
+    finally:
+        store.close()
+    start = str(time.time() + 4)  # after every process has started and joined the engine
+    processes = [
+        subprocess.Popen([sys.executable, "-c", UPSERTER, str(db), start, str(n)], cwd=REPO, stderr=subprocess.PIPE, text=True)
+        for n in range(3)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-2000:]
+    store = Store(str(db))
+    try:
+
+        def rows(client: Any) -> tuple[int, int]:
+            client.load_collection("c")
+            count = client.query("c", filter="", output_fields=["count(*)"])[0]["count(*)"]
+            ids = {r["id"] for r in client.query("c", filter="", output_fields=["id"], limit=16384)}
+            return int(count), len(ids)
+
+        assert store.connection.call(rows) == (3000, 3000)
+    finally:
+        store.close()
+    _no_engine_left(db)
+
+
 @pytest.mark.slow
 async def test_a_store_made_read_only_while_the_server_runs(root: Path, stub: EmbeddingsStub, tmp_path: Path) -> None:
     """Item 2: without root's override, the .db made 444 and its folder 555 under a running server. An ingest is an

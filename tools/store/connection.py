@@ -243,19 +243,20 @@ class Connection:
             raise UserError(problem)
         if method in _RETRIED_ONCE:  # pymilvus retries an engine's failure 75 times (about 4 minutes) otherwise
             kwargs = {"retry_times": 1, **kwargs}
-        mark = engine.log_mark()
-        try:
-            result = getattr(client.milvus, method)(*args, **kwargs)
-        except MilvusException as exc:
-            if _engine_lost(exc):
-                raise  # the engine is gone, and its memory with it: `call` finds or starts another and retries
+        with engine.writing():  # so the log gained during the write is this write's
+            mark = engine.log_mark()
+            try:
+                result = getattr(client.milvus, method)(*args, **kwargs)
+            except MilvusException as exc:
+                if _engine_lost(exc):
+                    raise  # the engine is gone, and its memory with it: `call` finds or starts another and retries
+                failures = engine.write_failures(mark)
+                if not failures and not _engine_fault(exc):
+                    raise  # the request itself was refused: nothing was written
+                self._lost_write(client, mark, failures or [_fault_text(exc)], _payload_bytes((args, kwargs)))
             failures = engine.write_failures(mark)
-            if not failures and not _engine_fault(exc):
-                raise  # the request itself was refused: nothing was written
-            self._lost_write(client, mark, failures or [_fault_text(exc)], _payload_bytes((args, kwargs)))
-        failures = engine.write_failures(mark)
-        if failures:
-            self._lost_write(client, mark, failures, _payload_bytes((args, kwargs)))
+            if failures:
+                self._lost_write(client, mark, failures, _payload_bytes((args, kwargs)))
         return result
 
     def _lost_write(self, client: _LiteClient, mark: LogMark | None, failures: list[str], size: int) -> NoReturn:

@@ -25,6 +25,9 @@ per process and ties it to that process; here it is shared instead, with no owne
 When the file's folder cannot be written (a read-only mount), the lease, lock, record and log live in
 `/tmp/mlite-UID/` instead, named by the hash of the file's path.
 
+Writes take turns: each holds an flock on `.NAME.db.write.lock` (`writing`). The engine applies an upsert as a
+delete and an insert, so two processes upserting the same ids at once (two ingests of one folder) left both rows.
+
 The engine acknowledges a write its file did not take (a read-only file, a full disk) and keeps it in memory, so
 every process would go on seeing rows that a restart loses. Its log says so ("Insert data failed, errs: attempt to
 write a readonly database"): `write_failures` reads what the log gained during a write, and `discard` stops an
@@ -49,6 +52,7 @@ import struct
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
@@ -63,6 +67,7 @@ EXIT_WAIT_S = 2.0  # the last process to leave waits this long, at most, for the
 LOG_MAX_BYTES = 1 << 20  # the engine log is started afresh past this size
 LOG_READ_MAX = 1 << 16  # the most of the log read after one write
 DISCARD_WAIT_S = 5.0  # the most one waits for a discarded engine to exit
+WRITE_WAIT_S = 300.0  # the most one write waits for the others (a batch takes seconds)
 POLL_S = 0.01
 # A glog error line of the engine about a write: "E20261201 07:53:36.255407 31879 collection_data.cpp:84]
 # [SERVER][Insert][grpcpp_sync_ser][]Insert data failed, errs: attempt to write a readonly database"
@@ -99,6 +104,7 @@ class LiteFiles:
     db: Path
     lease: Path
     engine_lock: Path
+    write_lock: Path
     record: Path
     log: Path
     stock_lock: Path | None  # milvus-lite's own lock file, fenced by our engine (None in a read-only folder)
@@ -115,6 +121,7 @@ class LiteFiles:
             db=db,
             lease=Path(f"{base}.lease"),
             engine_lock=Path(f"{base}.engine.lock"),
+            write_lock=Path(f"{base}.write.lock"),
             record=Path(f"{base}.engine"),
             log=Path(f"{base}.engine.log"),
             stock_lock=stock,
@@ -276,7 +283,25 @@ class LiteEngine:
                 "every process sharing the file opens it to read and write; fix that, or use another MILVUS_URI",
             ) from exc
 
-    # writes the engine did not store
+    # writes
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the file's write lock: one write at a time among every process of ours (and every thread: each
+        call opens the lock file anew, and flock excludes other open files)."""
+        fd = self._open_lock(self.files.write_lock)
+        try:
+            deadline = time.monotonic() + WRITE_WAIT_S
+            while not _flock_nb(fd):
+                if time.monotonic() > deadline:
+                    raise UserError(
+                        f"Another process has been writing to the Milvus Lite file {self.files.db} for "
+                        f"{WRITE_WAIT_S:g} s; try again when it is done"
+                    )
+                time.sleep(POLL_S)
+            yield
+        finally:
+            os.close(fd)
 
     def log_mark(self) -> LogMark | None:
         """Where the engine log ends now (None when it cannot be read)."""
