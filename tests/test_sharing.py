@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import pytest
@@ -30,12 +30,12 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import FAQ, REPO
 from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
+from tests.engines import engines, no_engine_left, until
 from tests.mcp_stdio import payload, stdio_session
 from tests.milvus_lite_server import free_port, wait_for_port
 from tools.store import Store
 from tools.store.lite_engine import LiteFiles
 
-T = TypeVar("T")
 KEY = "sk-sharing"
 COLLECTION = "milvus_docs"
 COPIES = 12  # of the 4 FAQ pages: 48 files, about 730 chunks, 3 ingest batches
@@ -132,37 +132,6 @@ def _stored(db: Path) -> list[Row]:
 # processes and engines
 
 
-def _engines(db: Path) -> list[int]:
-    """Live milvus-lite engines serving `db`, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if len(argv) > 1 and argv[0].endswith(b"/milvus") and argv[1] == str(db).encode() and state not in "ZX":
-            found.append(int(entry))
-    return found
-
-
-def _until(check: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
-
-
-def _no_engine_left(db: Path, timeout: float = 5) -> None:
-    _until(lambda: not _engines(db), timeout, f"every engine on {db} exits (left: {_engines(db)})")
-
-
 def _record(db: Path) -> dict[str, Any]:
     try:
         record = json.loads(LiteFiles.of(db).record.read_text())
@@ -173,7 +142,7 @@ def _record(db: Path) -> dict[str, Any]:
 
 def _serving(db: Path) -> int:
     """The one engine serving `db`, as its record and /proc agree."""
-    return _until(lambda: _engines(db) == [_record(db).get("pid")] and _record(db)["pid"], 30, f"an engine serves {db}")
+    return until(lambda: engines(db) == [_record(db).get("pid")] and _record(db)["pid"], 30, f"an engine serves {db}")
 
 
 class ServerGone(Exception):
@@ -263,7 +232,7 @@ class Server:
         assert "result" in answer, answer
         text = answer["result"]["content"][0]["text"]
         assert not answer["result"].get("isError"), f"server {self.pid}: {text}"
-        return dict(json.loads(text))
+        return dict(answer["result"]["structuredContent"])
 
     def call(self, tool: str, arguments: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
         return self.result(self.call_later(tool, arguments), timeout)
@@ -332,10 +301,10 @@ class Searcher(threading.Thread):
 def _start_pair(db: Path, env: dict[str, str], logs: Path) -> tuple[Server, Server]:
     """A (which starts the engine) and B (which joins it), with one page already ingested."""
     a = Server(env, logs / "a.log")
-    _until(lambda: _record(db).get("starter") == a.pid and _engines(db), 30, "A starts the engine")
-    a.call("ingest_documents", {"paths": [f"{CORPUS}/copy3/product_faq.md"]})
+    a.call("ingest_documents", {"paths": [f"{CORPUS}/copy3/product_faq.md"]})  # the first write makes the file
+    until(lambda: _record(db).get("starter") == a.pid and engines(db), 30, "A starts the engine")
     b = Server(env, logs / "b.log")
-    _until(lambda: "joined the Milvus Lite engine" in b.logged(), 30, "B joins the engine")
+    until(lambda: "joined the Milvus Lite engine" in b.logged(), 30, "B joins the engine")
     return a, b
 
 
@@ -406,16 +375,16 @@ async def test_three_stdio_servers_an_http_server_and_the_cli_share_one_file(
             again = await call(s2, "ingest_documents", {"paths": [f"{CORPUS}/copy3"]})  # written by s1: nothing new
             assert again["chunks_added"] == 0 and again["chunks_unchanged"] > 0
 
-            engines = [(await call(s, "describe_collection", {"limit": 1}))["engine"] for s in (s1, s2, s3, h)]
-            assert len({e["pid"] for e in engines}) == 1 and engines[0]["pid"] in _engines(db)
-            assert sorted(e["started_here"] for e in engines) == [False, False, False, True]
-            assert all(e["processes"] == 4 for e in engines)
+            reports = [(await call(s, "describe_collection", {"limit": 1}))["engine"] for s in (s1, s2, s3, h)]
+            assert len({e["pid"] for e in reports}) == 1 and reports[0]["pid"] in engines(db)
+            assert sorted(e["started_here"] for e in reports) == [False, False, False, True]
+            assert all(e["processes"] == 4 for e in reports)
             info = await cli("info")
-            assert f"Milvus Lite engine pid {engines[0]['pid']}: joined" in info and "processes sharing it: 5" in info
+            assert f"Milvus Lite engine pid {reports[0]['pid']}: joined" in info and "processes sharing it: 5" in info
     finally:
         http.terminate()
         http.wait(15)
-    _no_engine_left(db)
+    no_engine_left(db)
     copies = [f"{CORPUS}/copy{n}" for n in (0, 2, 3, 4, 5, 6)]
     assert _stored(db) == clean(*copies)
 
@@ -439,14 +408,14 @@ def test_a_death_in_the_middle_of_a_call(
         engine = _serving(db)
         searches = Searcher(searcher)
         searches.start()
-        _until(lambda: len(searches.ok) >= 3, 30, "the searches begin")
+        until(lambda: len(searches.ok) >= 3, 30, "the searches begin")
         request = ingester.call_later("ingest_documents", {"paths": [CORPUS]}, progress="p")
         deadline = time.monotonic() + 60
         while ingester.progress.get("p", 0) < 16:  # the first batch of files is written
             assert time.monotonic() < deadline, "the ingest makes no progress"
             ingester.pump(deadline - time.monotonic())
         if during == "search":
-            _until(searches.in_flight, 10, "a search is in flight")
+            until(searches.in_flight, 10, "a search is in flight")
         killed_at = time.monotonic()
         if victim == "engine-SIGKILL":
             os.kill(engine, signal.SIGKILL)
@@ -458,7 +427,7 @@ def test_a_death_in_the_middle_of_a_call(
             finished = ingester.result(request)
             assert finished["files"] == COPIES * 4
         if searcher in survivors:
-            _until(lambda: searches.ok_after(killed_at) >= 5, 60, f"searches go on after the death ({searches.errors})")
+            until(lambda: searches.ok_after(killed_at) >= 5, 60, f"searches go on after the death ({searches.errors})")
         searches.stop()
         assert searches.errors == []
         if victim == "engine-SIGKILL":
@@ -478,7 +447,7 @@ def test_a_death_in_the_middle_of_a_call(
     finally:
         for server in (a, b):
             server.close()
-    _no_engine_left(db)
+    no_engine_left(db)
     assert _stored(db) == clean(CORPUS)
 
 
@@ -497,7 +466,7 @@ def test_a_process_killed_while_another_is_between_calls(root: Path, stub: Embed
         assert report == {"pid": engine, "started_here": False, "processes": 1}
 
         os.kill(engine, signal.SIGKILL)  # and now the engine, while B is idle
-        _until(lambda: engine not in _engines(db), 5, "the engine dies")
+        until(lambda: engine not in engines(db), 5, "the engine dies")
         assert b.call("search_milvus_docs", {"query": QUESTION})["results"] == before
         report = b.call("describe_collection", {"limit": 1})["engine"]
         assert report["pid"] != engine and report["started_here"] is True and report["processes"] == 1
@@ -505,7 +474,7 @@ def test_a_process_killed_while_another_is_between_calls(root: Path, stub: Embed
     finally:
         a.close()
         b.close()
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -521,7 +490,7 @@ def test_a_stale_record_left_by_a_crashed_engine(root: Path, stub: EmbeddingsStu
         a.kill(signal.SIGKILL)
     finally:
         a.close()
-    _no_engine_left(db)
+    no_engine_left(db)
     assert _record(db)["pid"] == engine and files.socket.exists()  # left behind: a record and a socket file
 
     # the same record, now naming a live process that is no engine (a reused pid) and a socket nobody serves
@@ -529,7 +498,7 @@ def test_a_stale_record_left_by_a_crashed_engine(root: Path, stub: EmbeddingsStu
     found = _cli(env, "search", "How is data stored in Milvus0?", "-k", "3")
     assert f"{CORPUS}/copy0" in found
     assert _record(db)["pid"] not in (engine, os.getpid())
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -547,7 +516,7 @@ def test_ingests_in_two_processes_at_once_converge(root: Path, stub: EmbeddingsS
     finally:
         a.close()
         b.close()
-    _no_engine_left(db)
+    no_engine_left(db)
     assert _stored(db) == clean(CORPUS)
 
 
@@ -565,16 +534,16 @@ def test_no_engine_outlives_its_last_process(root: Path, stub: EmbeddingsStub, t
         engine = _serving(db)
         a.kill(signal.SIGKILL)
         time.sleep(1)
-        assert _engines(db) == [engine]  # B still holds it
+        assert engines(db) == [engine]  # B still holds it
         b.kill(signal.SIGKILL)
-        _no_engine_left(db)  # kill -9 of every client: the engine goes by itself
+        no_engine_left(db)  # kill -9 of every client: the engine goes by itself
     finally:
         a.close()
         b.close()
     c = Server(env, tmp_path / "c.log")
     _serving(db)
     c.close()  # a normal exit: the engine is gone by the time the process is
-    assert _engines(db) == []
+    assert engines(db) == []
 
 
 CLIENT = """
@@ -600,9 +569,9 @@ def test_processes_coming_and_going_never_make_two_engines(tmp_path: Path) -> No
         for _ in range(20_000):
             if halt.is_set():
                 return
-            engines = _engines(db)
-            peak[0] = max(peak[0], len(engines))
-            seen.update(engines)
+            running = engines(db)
+            peak[0] = max(peak[0], len(running))
+            seen.update(running)
             time.sleep(0.003)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -621,7 +590,7 @@ def test_processes_coming_and_going_never_make_two_engines(tmp_path: Path) -> No
                 assert process.returncode == 0
                 outputs.append(json.loads(out))
             time.sleep(random.choice([0, 0.02, 0.1]))
-        _no_engine_left(db)
+        no_engine_left(db)
     finally:
         halt.set()
         sampler.join(30)
@@ -637,7 +606,7 @@ def test_a_read_only_folder(root: Path, stub: EmbeddingsStub, tmp_path: Path) ->
     db = folder / "r.db"
     env = _env(db, root, stub)
     _cli(env, "ingest", f"{CORPUS}/copy0")
-    _no_engine_left(db)
+    no_engine_left(db)
     listed = sorted(p.name for p in folder.iterdir())
     mount = f"mount --bind -o ro {shlex.quote(str(folder))} {shlex.quote(str(folder))}"
     probe = subprocess.run(
@@ -654,7 +623,8 @@ def test_a_read_only_folder(root: Path, stub: EmbeddingsStub, tmp_path: Path) ->
         f"{{ {cli} search 'How is data stored in Milvus0?' > {searched} 2>&1 & "
         f"{cli} info; echo info-rc=$?; wait $!; echo search-rc=$?; cat {searched}; "
         f"{cli} ingest {CORPUS}/copy1; echo ingest-rc=$?; "
-        f"MILVUS_URI={missing} {cli} info; echo missing-rc=$?; }}"
+        f"MILVUS_URI={missing} {cli} info; echo missing-rc=$?; "
+        f"MILVUS_URI={missing} {cli} ingest {CORPUS}/copy1; echo missing-ingest-rc=$?; }}"
     )
     done = subprocess.run(
         ["unshare", "-m", "sh", "-c", script], env={**_base_env(), **env}, capture_output=True, text=True, timeout=240
@@ -663,6 +633,7 @@ def test_a_read_only_folder(root: Path, stub: EmbeddingsStub, tmp_path: Path) ->
     assert "info-rc=0" in out and "search-rc=0" in out, out
     assert "Milvus Lite engine pid" in out and f"{CORPUS}/copy0" in out, out
     assert "ingest-rc=1" in out and "cannot be written" in out, out
-    assert "missing-rc=1" in out and "does not exist, and its folder cannot be written" in out, out
+    assert "missing-rc=0" in out and "does not exist yet" in out, out  # a read of a missing file makes nothing
+    assert "missing-ingest-rc=1" in out and "does not exist, and its folder cannot be written" in out, out
     assert sorted(p.name for p in folder.iterdir()) == listed
-    _no_engine_left(db)
+    no_engine_left(db)

@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import pytest
@@ -31,13 +31,13 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from tests.conftest import REPO
 from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
+from tests.engines import engines, no_engine_left
 from tests.mcp_stdio import payload
 from tools.errors import UserError, first_error
 from tools.store import Store
 from tools.store.lite_engine import runtime_dir
 
 pytestmark = pytest.mark.anyio
-T = TypeVar("T")
 KEY = "sk-store-faults"
 COLLECTION = "milvus_docs"
 QUESTION = "How does the harbour keep its lanterns?"
@@ -155,37 +155,6 @@ def _stored(db: Path) -> int:
 
 
 # processes, engines, namespaces
-
-
-def _engines(db: Path) -> list[int]:
-    """Live milvus-lite engines serving `db`, from /proc."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if len(argv) > 1 and argv[0].endswith(b"/milvus") and argv[1] == str(db).encode() and state not in "ZX":
-            found.append(int(entry))
-    return found
-
-
-def _until(check: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
-
-
-def _no_engine_left(db: Path) -> None:
-    _until(lambda: not _engines(db), 10, f"every engine on {db} exits (left: {_engines(db)})")
 
 
 def _need_capsh(tmp_path: Path) -> None:
@@ -335,7 +304,7 @@ def test_processes_writing_the_same_ids_at_once_store_each_once(tmp_path: Path) 
         assert store.connection.call(rows) == (3000, 3000)
     finally:
         store.close()
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -368,9 +337,9 @@ async def test_a_store_made_read_only_while_the_server_runs(root: Path, stub: Em
         assert second["chunks_added"] > 0
         total = first["chunks_added"] + second["chunks_added"]
         assert await _chunks(server) == total
-    _no_engine_left(db)
+    no_engine_left(db)
     assert _stored(db) == total
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -399,9 +368,9 @@ async def test_a_write_the_engine_could_not_store_is_an_error(root: Path, stub: 
             finally:
                 folder.chmod(0o755)
                 db.chmod(0o644)
-    _no_engine_left(db)
+    no_engine_left(db)
     assert _stored(db) == first["chunks_added"]
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -433,7 +402,7 @@ async def test_a_full_disk(stub: EmbeddingsStub, tmp_path: Path, namespace: Call
         assert await _chunks(server) == stored_here
     async with _server(env, log, space.prefix) as server:
         assert await _chunks(server) == stored_here  # a restart finds what the server said it held
-    _no_engine_left(db)
+    no_engine_left(db)
 
     grown = space.run("mount", "-o", "remount,size=64m", str(folder))
     assert grown.returncode == 0, grown.stderr
@@ -445,7 +414,7 @@ async def test_a_full_disk(stub: EmbeddingsStub, tmp_path: Path, namespace: Call
         assert await _chunks(server) == total
     async with _server(env, log, space.prefix) as server:
         assert await _chunks(server) == total
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -460,7 +429,7 @@ async def test_a_read_only_filesystem(
     log = tmp_path / "server.log"
     async with _server(env, log) as server:
         first = await _ok(server, "ingest_documents", {"paths": ["a"]})
-    _no_engine_left(db)
+    no_engine_left(db)
     listed = sorted(p.name for p in folder.iterdir())
     space = namespace(f"mount --bind -o ro {shlex.quote(str(folder))} {shlex.quote(str(folder))}")
     probe = space.run("touch", str(folder / "x"))
@@ -473,7 +442,7 @@ async def test_a_read_only_filesystem(
             text = await _refused(server, tool, arguments)
             assert str(db) in text and "read-only" in text, text
         assert await _chunks(server) == first["chunks_added"]
-    _no_engine_left(db)
+    no_engine_left(db)
     assert sorted(p.name for p in folder.iterdir()) == listed
 
 
@@ -489,7 +458,7 @@ async def test_an_unusable_socket_folder_is_named(
     env = _env(db, root, stub)
     async with _server(env, tmp_path / "server.log") as server:
         await _ok(server, "ingest_documents", {"paths": ["a"]})
-    _no_engine_left(db)
+    no_engine_left(db)
     space = namespace(f"mount --bind -o ro {shlex.quote(str(runtime))} {shlex.quote(str(runtime))}")
     probe = space.run("touch", str(runtime / "x"))
     if "Read-only file system" not in probe.stderr:
@@ -502,7 +471,7 @@ async def test_an_unusable_socket_folder_is_named(
         ):
             text = await _refused(server, tool, arguments)
             assert str(runtime) in text and "cannot be written" in text, text
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -514,7 +483,7 @@ async def test_an_unopenable_lock_file_is_named(root: Path, stub: EmbeddingsStub
     env = _env(db, root, stub)
     async with _server(env, tmp_path / "server.log") as server:
         await _ok(server, "ingest_documents", {"paths": ["a"]})
-    _no_engine_left(db)
+    no_engine_left(db)
     lock = folder / ".r.db.engine.lock"
     lock.chmod(0o000)
     try:
@@ -523,7 +492,7 @@ async def test_an_unopenable_lock_file_is_named(root: Path, stub: EmbeddingsStub
             assert str(lock) in text and "Permission denied" in text, text
     finally:
         lock.chmod(0o600)
-    _no_engine_left(db)
+    no_engine_left(db)
 
 
 @pytest.mark.slow
@@ -544,4 +513,4 @@ async def test_paths_too_long_are_refused_with_the_limit(root: Path, stub: Embed
         assert "too long" in text and "MILVUS_URI" in text, text
         error, text, _ = await _call(server, "search_milvus_docs", {"query": QUESTION})
         assert error and "too long" in text, text
-    assert not _engines(db)
+    assert not engines(db)

@@ -154,7 +154,12 @@ class Store:
 
     def _missing_file(self) -> bool:
         """A Lite file that does not exist holds nothing; reads say so without creating it (or its folders)."""
-        return self.connection.is_lite and not self.connection.check_lite_name().exists()
+        if not self.connection.is_lite:
+            return False
+        try:
+            return not self.connection.check_lite_name().exists()
+        except OSError:  # a folder on the way that cannot be entered: opening the file will say so
+            return False
 
     # rows
 
