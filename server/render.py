@@ -55,7 +55,7 @@ def passage(hit_text: str, path: list[str]) -> str:
 def search(result: SearchResponse) -> str:
     if not result.results:
         return f"No results ({result.mode} search)." + (f"\nnote: {result.note}" if result.note else "")
-    parts = [f"{len(result.results)} results, best first (scores: {result.scores})"]
+    parts = [f"{len(result.results)} results ({result.scores} scores)"]
     parts += [_hit(hit) for hit in result.results]
     if result.note:
         parts.append(f"note: {result.note}")
@@ -63,7 +63,8 @@ def search(result: SearchResponse) -> str:
 
 
 def _hit(hit: SearchHit) -> str:
-    path = section_path(hit.title, hit.headings)
+    # the document is named by its source: its title (or top heading) is left out of a deeper section path
+    path = section_path("", hit.headings[1:] if len(hit.headings) > 1 else hit.headings)
     head = f"[{hit.rank}] {hit.citation}" + (f" § {path}" if path else "")
     return f"{head} · score {hit.score:.3f} · id {hit.chunk_id[:SHORT_ID]}\n{passage(hit.text, [hit.title, *hit.headings])}"
 
