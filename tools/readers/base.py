@@ -7,9 +7,12 @@ is an exact slice of `Document.text`, whatever the format.
 from __future__ import annotations
 
 import codecs
+import importlib.util
 import re
+import sys
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from types import ModuleType
 
 
 @dataclass(frozen=True)
@@ -158,3 +161,18 @@ def _detected(data: bytes) -> str:
             best = match
             break
     return str(best)
+
+
+def lazy(name: str) -> ModuleType:
+    """A module imported on its first use: the server starts (and stays smaller) without loading the library of
+    every format it could read."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"No module named {name!r}")
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

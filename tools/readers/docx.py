@@ -10,14 +10,15 @@ in the Title style, else the first level-1 heading. Deleted tracked changes and 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docx
-import docx.document
-
-from tools.readers.base import Document, Reader, Unreadable
+from tools.readers.base import Document, Reader, Unreadable, lazy
 from tools.readers.build import DocumentBuilder, office_package, one_line
 
+if TYPE_CHECKING:
+    import docx.document
+
+docx = lazy("docx")  # loaded on the first DOCX read
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"  # a copy of the Choice
 _NOT_TEXT = {W + "del", W + "instrText", W + "pPr", W + "rPr", W + "delInstrText", _MC_FALLBACK}

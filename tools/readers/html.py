@@ -16,10 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import lxml.html  # type: ignore[import-untyped]
-from lxml import etree
-
-from tools.readers.base import Document, Reader, decode_text
+from tools.readers.base import Document, Reader, decode_text, lazy
 from tools.readers.build import DocumentBuilder, one_line
 
 _DROP = {
@@ -43,6 +40,10 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGN
 _PERMALINK = re.compile(r"(?:\s*[¶§🔗]|\s+#)+$")  # the anchor signs doc generators put after a heading (Sphinx: ¶)
 
 
+lxml_html = lazy("lxml.html")  # loaded on the first HTML read
+etree = lazy("lxml.etree")
+
+
 class HtmlReader(Reader):
     suffixes = (".html", ".htm")
 
@@ -52,7 +53,7 @@ class HtmlReader(Reader):
         if not text.strip():
             return builder.build(None)
         try:
-            page = lxml.html.document_fromstring(text)
+            page = lxml_html.document_fromstring(text)
         except (etree.ParserError, ValueError):  # nothing parseable: "Document is empty"
             return builder.build(None)
         title = page.findtext(".//title")

@@ -24,21 +24,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import pypdfium2 as pdfium  # type: ignore[import-untyped]
-import pypdfium2.raw as pdfium_c  # type: ignore[import-untyped]
-
-from tools.readers.base import Document, Reader, Unreadable
+from tools.readers.base import Document, Reader, Unreadable, lazy
 from tools.readers.build import DocumentBuilder, one_line
 
 SCANNED = "no text layer (scanned PDF; OCR is not supported)"
 _LOCK = threading.Lock()
-_LOAD_ERRORS = {
-    pdfium_c.FPDF_ERR_PASSWORD: "encrypted PDF: it needs a password to open",
-    pdfium_c.FPDF_ERR_SECURITY: "encrypted PDF with an unsupported security handler",
-    pdfium_c.FPDF_ERR_FORMAT: "not a readable PDF (damaged or truncated: PDFium cannot parse it)",
-    pdfium_c.FPDF_ERR_FILE: "not a readable PDF (PDFium cannot load it)",
-    pdfium_c.FPDF_ERR_PAGE: "not a readable PDF (damaged: a page cannot be found)",
-}
+pdfium = lazy("pypdfium2")  # loaded on the first PDF read
+
+
+def _load_error(code: int) -> str | None:
+    """Why PDFium could not open a file, by its error code."""
+    return {
+        pdfium.raw.FPDF_ERR_PASSWORD: "encrypted PDF: it needs a password to open",
+        pdfium.raw.FPDF_ERR_SECURITY: "encrypted PDF with an unsupported security handler",
+        pdfium.raw.FPDF_ERR_FORMAT: "not a readable PDF (damaged or truncated: PDFium cannot parse it)",
+        pdfium.raw.FPDF_ERR_FILE: "not a readable PDF (PDFium cannot load it)",
+        pdfium.raw.FPDF_ERR_PAGE: "not a readable PDF (damaged: a page cannot be found)",
+    }.get(code)
+
+
 _LIGATURES = re.compile("[\ufb00-\ufb06]")
 _CONTROL = re.compile("[\x00-\x01\x03-\x08\x0b-\x1f\x7f\ufffe\uffff]")
 # Line-end hyphens the layout added: soft hyphen, U+2010 (WeasyPrint, LibreOffice), PDFium's U+0002 marker.
@@ -104,7 +108,7 @@ def _extract(data: bytes, max_pages: int) -> tuple[str, list[tuple[int, str, int
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
-        raise Unreadable(_LOAD_ERRORS.get(exc.err_code, f"not a readable PDF ({exc})")) from None
+        raise Unreadable(_load_error(exc.err_code) or f"not a readable PDF ({exc})") from None
     try:
         count = len(pdf)
         if count > max_pages:
@@ -138,7 +142,7 @@ def _page(pdf: Any, index: int) -> _Page:
             lines = _lines(textpage)
         finally:
             textpage.close()
-        images = not lines and any(True for _ in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=4))
+        images = not lines and any(True for _ in page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE], max_depth=4))
         return _Page(lines, images)
     finally:
         page.close()
@@ -163,8 +167,8 @@ def _lines(textpage: Any) -> list[_Line]:
         if aligned:
             first = start + len(raw) - len(raw.lstrip())
             last = start + len(raw.rstrip()) - 1
-            line.size = round(pdfium_c.FPDFText_GetFontSize(textpage, first), 1)
-            if pdfium_c.FPDFText_GetCharOrigin(textpage, first, x, y):
+            line.size = round(pdfium.raw.FPDFText_GetFontSize(textpage, first), 1)
+            if pdfium.raw.FPDFText_GetCharOrigin(textpage, first, x, y):
                 line.y = y.value
             (name, flags), (last_name, _) = _font(textpage, first), _font(textpage, last)
             line.font = name if name == last_name else ""
@@ -175,13 +179,13 @@ def _lines(textpage: Any) -> list[_Line]:
 
 
 def _is_bold(textpage: Any, index: int, font: str) -> bool:
-    return "bold" in font.lower() or pdfium_c.FPDFText_GetFontWeight(textpage, index) >= 600
+    return "bold" in font.lower() or pdfium.raw.FPDFText_GetFontWeight(textpage, index) >= 600
 
 
 def _font(textpage: Any, index: int) -> tuple[str, int]:
     """The font's name and flags (PDF font descriptor flags: 1 is fixed-pitch)."""
     flags = ctypes.c_int()
-    if not pdfium_c.FPDFText_GetFontInfo(textpage, index, _FONT_NAME, len(_FONT_NAME), ctypes.byref(flags)):
+    if not pdfium.raw.FPDFText_GetFontInfo(textpage, index, _FONT_NAME, len(_FONT_NAME), ctypes.byref(flags)):
         return "", 0
     return _FONT_NAME.value.decode("latin-1").split("+")[-1], flags.value  # drop a subset prefix "ABCDEF+"
 

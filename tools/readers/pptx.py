@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pptx
-from pptx.enum.shapes import MSO_SHAPE_TYPE
-
-from tools.readers.base import Document, Reader, Unreadable
+from tools.readers.base import Document, Reader, Unreadable, lazy
 from tools.readers.build import DocumentBuilder, office_package, one_line
+
+pptx = lazy("pptx")  # loaded on the first PPTX read
 
 
 class PptxReader(Reader):
@@ -62,6 +61,8 @@ def _slide(builder: DocumentBuilder, slide: Any) -> str | None:
 
 def _shapes(shapes: Any, skip: int | None = None) -> list[str]:
     """The text of each shape, in reading order."""
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
     out: list[str] = []
     for shape in sorted(shapes, key=lambda s: (s.top or 0, s.left or 0)):
         if shape.shape_id == skip:
