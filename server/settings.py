@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     )
     ingest_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [Path.cwd()],
-        description=f"Folders ingest may read, separated by {os.pathsep!r}; default: the working directory",
+        description=f"Folders ingest may read, separated by {os.pathsep!r} or given as repeated flags; default: the working directory",
     )
     search_mode: Mode = Field(
         defaults.SEARCH_MODE, description="Default retrieval: dense (meaning), bm25 (exact words) or hybrid (both)"
@@ -337,12 +337,25 @@ class _SettingsParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (--help lists the settings)\n")
 
 
+class _AppendPaths(argparse.Action):
+    """`--ingest-roots A --ingest-roots B` kept as one value, `A:B`, which the field splits like INGEST_ROOTS."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: str | None = None
+    ) -> None:
+        earlier = getattr(namespace, self.dest, None)
+        joined = os.pathsep.join([*earlier, str(values)]) if isinstance(earlier, list) else str(values)
+        setattr(namespace, self.dest, [joined])
+
+
 def _add_setting(parser: _SettingsParser, *flags: str, **kwargs: Any) -> argparse.Action:
     """pydantic-settings' add_argument, with help written from the field: description, variable, default."""
     name = kwargs["dest"]
     field = Settings.model_fields[name]
     if "metavar" in kwargs:
         kwargs["metavar"] = _metavar(name, field)
+    if name == "ingest_roots":  # pydantic-settings joins repeated flags with commas, which are legal in a path
+        kwargs["action"] = _AppendPaths
     kwargs["help"] = _help(name, field).replace("%", "%%")
     group = next((parser.groups[title] for title, names in HELP_GROUPS.items() if name in names), parser)
     return group.add_argument(*flags, **kwargs)

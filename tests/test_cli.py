@@ -192,3 +192,10 @@ def test_help_reads_like_a_person_wrote_it(tmp_path: Path) -> None:
 def test_every_setting_is_in_one_help_group() -> None:
     grouped = [name for names in HELP_GROUPS.values() for name in names]
     assert sorted(grouped) == sorted(Settings.model_fields)
+
+
+def test_ingest_roots_given_twice_or_joined_are_the_same_roots(tmp_path: Path) -> None:
+    one, two = tmp_path / "a,b", tmp_path / "c"  # a comma is a legal character in a folder's name
+    repeated = Settings.load(["--ingest-roots", str(one), "--ingest-roots", str(two)]).ingest_roots
+    joined = Settings.load([f"--ingest-roots={one}:{two}"]).ingest_roots
+    assert repeated == joined == [one, two]
