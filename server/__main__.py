@@ -10,7 +10,6 @@ from pathlib import Path
 from server.app import create_server
 from server.auth import check_exposure, load_token, serve_http
 from server.settings import ConfigError, Settings, exit_with
-from tools.errors import UserError
 from tools.redact import RedactingFilter, url_secrets
 
 log = logging.getLogger("server")
@@ -19,6 +18,7 @@ log = logging.getLogger("server")
 def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings.load(sys.argv[1:] if argv is None else argv)
+        services = settings.services()  # settings that cannot work together, such as a provider without its URL
         token = load_token(settings) if settings.transport == "streamable-http" else None
         if settings.transport == "streamable-http":
             check_exposure(settings, token)
@@ -31,10 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     hide_secrets_in_logs(settings, token)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     log_settings_source(settings)
-    try:
-        server = create_server(settings)
-    except UserError as exc:  # settings that cannot work together, such as a provider without its URL or key
-        sys.exit(f"milvus-qwen-mcp: {exc}")
+    server = create_server(settings, services)
     if settings.transport == "stdio":
         server.run("stdio")
     else:

@@ -131,17 +131,18 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     try:
         settings = Settings.load([])  # the environment, and the .env file ENV_FILE names: as the server reads them
+        services = settings.services()
     except ConfigError as exc:
         exit_with(PROG, exc)
     os.environ.pop("MILVUS_URI", None)  # pymilvus would parse it itself; see server/__main__.py
     try:
-        anyio.run(_run, args, settings)
+        anyio.run(_run, args, services)
     except UserError as exc:
         stderr.print(f"[red]error:[/red] {escape(for_people(str(exc)))}", highlight=False)
         sys.exit(1)
 
 
-async def _run(args: argparse.Namespace, settings: Settings) -> None:
+async def _run(args: argparse.Namespace, services: Services) -> None:
     calls: dict[str, Callable[[argparse.Namespace, Services], Awaitable[BaseModel]]] = {
         "ingest": _ingest,
         "ingest-text": _ingest_text,
@@ -151,7 +152,6 @@ async def _run(args: argparse.Namespace, settings: Settings) -> None:
         "delete": _delete,
         "drop": _drop,
     }
-    services = settings.services()
     try:
         result = await calls[args.command](args, services)
     finally:

@@ -29,6 +29,7 @@ from tools.embedders import (
     Provider,
     make_embedder,
 )
+from tools.errors import UserError
 from tools.llm import MAX_TOKENS_LIMIT, Dialect, LLMConfig
 from tools.rerankers import Reranker, RerankProvider, make_reranker, rerank_url
 from tools.services import Services
@@ -61,7 +62,8 @@ class Settings(BaseSettings):
     )
     ingest_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=lambda: [Path.cwd()],
-        description=f"Folders ingest may read, separated by {os.pathsep!r} or given as repeated flags; default: the working directory",
+        description=f"Folders ingest may read, separated by {os.pathsep!r} or given as repeated flags; "
+        "default: the working directory",
     )
     search_mode: Mode = Field(
         defaults.SEARCH_MODE, description="Default retrieval: dense (meaning), bm25 (exact words) or hybrid (both)"
@@ -212,7 +214,16 @@ class Settings(BaseSettings):
         )
 
     def services(self) -> Services:
-        """The parts the tools use; nothing heavy is loaded or opened yet."""
+        """The parts the tools use; nothing heavy is loaded or opened yet.
+
+        Raises ConfigError for settings that cannot work together, such as a provider without its URL or key.
+        """
+        try:
+            return self._services()
+        except UserError as exc:
+            raise ConfigError(str(exc)) from None
+
+    def _services(self) -> Services:
         return Services(
             store=Store(self.milvus_uri, _secret(self.milvus_token), self.milvus_db, self.milvus_consistency),
             embedder=self.embedder(),

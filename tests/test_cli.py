@@ -154,6 +154,10 @@ def test_a_bad_setting_is_one_line_naming_it_with_status_2(tmp_path: Path, modul
     ]
     assert not (tmp_path / "cli.db").exists()
 
+    unusable = _run(module, _env(tmp_path, EMBEDDING_PROVIDER="openai", RERANK_PROVIDER="none"), *args)
+    assert unusable.returncode == 2 and unusable.stdout == ""
+    assert unusable.stderr == f"{prog}: EMBEDDING_PROVIDER=openai needs EMBEDDING_BASE_URL\n"
+
 
 def test_server_flags_are_named_as_flags(tmp_path: Path) -> None:
     done = _run("server", _env(tmp_path), "--search-mode", "fuzzy", "--port=0")
