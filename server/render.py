@@ -21,7 +21,7 @@ from tools.search import SearchHit, SearchResponse
 SHORT_ID = 12  # hex characters of a chunk id shown; read_context takes any unique prefix of 8 or more
 MAX_SKIPPED_SHOWN = 10
 MAX_SOURCES_SHOWN = 50
-_HEADING_LINE = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_HEADING_LINE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")  # CommonMark: up to three spaces before
 
 
 def text(result: BaseModel) -> str:
