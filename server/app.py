@@ -6,6 +6,7 @@ Every tool result carries the full structured content (described by its output s
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import Message, UserMessage
 from mcp_types import CallToolResult, Resource, TextContent, ToolAnnotations
+from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field, StrictInt
 
 from server import __version__, client_log, render
@@ -67,9 +69,21 @@ def _progress(ctx: Context) -> ProgressFn:
 
 
 class DocsServer(MCPServer):
-    """An MCPServer whose resource list is the stored documents of the default collection."""
+    """An MCPServer whose resource list is the stored documents of the default collection, and whose tool
+    listing leaves out what only repeats: a title per argument (`Top K` for `top_k`) and docstring indents."""
 
     services: Services
+
+    async def list_tools(self) -> list[MCPTool]:
+        listed = await super().list_tools()
+        for tool in listed:
+            tool.description = inspect.cleandoc(tool.description or "")
+            tool.input_schema = {key: value for key, value in tool.input_schema.items() if key != "title"}
+            tool.input_schema["properties"] = {
+                name: {key: value for key, value in field.items() if key != "title"}
+                for name, field in tool.input_schema.get("properties", {}).items()
+            }
+        return listed
 
     async def list_resources(self) -> list[Resource]:
         listed = await super().list_resources()

@@ -25,6 +25,9 @@ async def test_an_agent_finds_filters_reads_around_and_gets_compact_results(tmp_
     env = {"MILVUS_URI": str(tmp_path / "agent.db"), "INGEST_ROOTS": str(REPO)}
     async with stdio_session(env) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
+        for tool in tools.values():  # the listing says each thing once: no `Top K` title for top_k, no indents
+            assert all("title" not in field for field in tool.input_schema["properties"].values()), tool.name
+            assert "\n    " not in (tool.description or ""), tool.name
         described = await session.call_tool("describe_collection", {})  # a fresh store is not an error
         assert not described.is_error and payload(described) | {"collections": []} == payload(described)
         assert payload(described)["exists"] is False
