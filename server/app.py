@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from server import __version__, client_log, render
 from server.settings import Settings
-from tools import answer, context, defaults, globs, ingest, manage, search
+from tools import answer, context, defaults, globs, ingest, language, manage, search
 from tools.errors import ProgressFn, UserError
 from tools.readers import supported_suffixes
 from tools.services import Services
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 FILE_TYPES = ", ".join(supported_suffixes())
 DOCUMENT_URI = "milvus-docs://{collection}/{+source}"
 MAX_RESOURCES = 200
+LANGUAGES_WAIT_S = 5  # tools/list waits this long at most for the store to say its documents' languages
 INSTRUCTIONS = f"""Search and answer questions over documents stored in Milvus.
 - search_milvus_docs finds passages (with their source, section and a short id); read_context reads around one.
 - answer_with_qwen answers a question with Qwen from the passages it finds, citing them as [1], [2].
@@ -83,7 +84,24 @@ class DocsServer(MCPServer):
                 name: {key: value for key, value in field.items() if key != "title"}
                 for name, field in tool.input_schema.get("properties", {}).items()
             }
+            if tool.name == "search_milvus_docs" and (said := await self._languages_line()):
+                tool.description += "\n" + said
         return listed
+
+    async def _languages_line(self) -> str | None:
+        """`The documents in milvus_docs are mostly in English: write queries in English.`, when that is known
+        within `LANGUAGES_WAIT_S` (search itself calls no model, so the calling agent translates)."""
+        name = self.services.collection
+        with anyio.move_on_after(LANGUAGES_WAIT_S):
+            try:
+                codes = language.main_languages(await search.document_languages(self.services, name))
+            except (UserError, KeyError):  # no store, or no such collection yet
+                return None
+            codes = [code for code in codes if code in language.NAMES]  # "latin" or a script name says too little
+            if codes:
+                names = " and ".join(language.name(code) for code in codes)
+                return f"The documents in {name} are mostly in {names}: write queries in {names}."
+        return None
 
     async def list_resources(self) -> list[Resource]:
         listed = await super().list_resources()

@@ -31,7 +31,12 @@ async def test_an_agent_finds_filters_reads_around_and_gets_compact_results(tmp_
         described = await session.call_tool("describe_collection", {})  # a fresh store is not an error
         assert not described.is_error and payload(described) | {"collections": []} == payload(described)
         assert payload(described)["exists"] is False
+        assert "mostly in" not in (tools["search_milvus_docs"].description or "")  # nothing stored yet
         assert not (await session.call_tool("ingest_documents", {"paths": ["data/milvus_docs"]})).is_error
+        listed = {t.name: t for t in (await session.list_tools()).tools}  # now the listing names their language
+        assert "The documents in milvus_docs are mostly in English: write queries in English." in (
+            listed["search_milvus_docs"].description or ""
+        )
 
         # the source filter example in the schema works in this very setup
         schema_text = tools["search_milvus_docs"].input_schema["properties"]["source"]["description"]
