@@ -45,6 +45,10 @@ from tools.services import Services
 from tools.store import Store
 
 STAND_IN_KEY = "sk-eval-stand-in"
+DASHSCOPE_RERUN = """\
+    DASHSCOPE_API_KEY=sk-... EMBEDDING_PROVIDER=dashscope RERANK_PROVIDER=dashscope \\
+    .venv/bin/python bench/eval_retrieval.py --answer dashscope
+(outside mainland China add DASHSCOPE_BASE_URL=https://dashscope-intl.aliyuncs.com/compatible-mode/v1)"""
 
 KS = (1, 3, 5, 10)
 CORPORA = {"faq": "milvus_docs_faq_2.4.tar.gz", "all": "milvus_docs_en_2.4.tar.gz"}
@@ -208,6 +212,8 @@ def main() -> None:
     for corpus in args.corpora.split(","):
         rows += asyncio.run(evaluate(corpus, sets, modes, args.shared, args.misses, args.answer))
     print_table(rows)
+    if Settings.load([]).dashscope_api_key is None:
+        print(f"\nThe same with DashScope's embeddings, reranker and the real rewrite (needs a key):\n{DASHSCOPE_RERUN}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
