@@ -56,6 +56,13 @@ async def test_each_api_ranks_and_reports_errors(provider: str, path: str, model
         with pytest.raises(UserError, match="rejected the key"):
             await wrong.rerank(QUERY, DOCUMENTS)
         await wrong.close()
+    secret_url = stub.base.replace("http://", "http://rr:rerank-pw-345@") + path + "?key=rerank-q-678"
+    gone = make_reranker(provider, model, secret_url, KEY)  # type: ignore[arg-type]
+    assert gone is not None
+    with pytest.raises(UserError, match=r"Could not reach the reranker at http://\*\*\*@") as failed:
+        await gone.rerank(QUERY, DOCUMENTS)  # the stand-in has stopped
+    await gone.close()
+    assert "rerank-pw-345" not in str(failed.value) and "rerank-q-678" not in str(failed.value)
 
 
 async def test_search_reranks_its_candidates_and_falls_back_when_the_reranker_fails(services: Services) -> None:

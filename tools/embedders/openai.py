@@ -8,8 +8,8 @@ import anyio
 import openai
 
 from tools.embedders.base import Embedder
-from tools.errors import UserError, first_error
-from tools.redact import redact_url, redact_urls_in
+from tools.errors import first_error
+from tools.http_errors import service_errors
 
 
 class OpenAIEmbedder(Embedder):
@@ -66,21 +66,6 @@ class OpenAIEmbedder(Embedder):
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
         extra: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
-        where = f"The embeddings API at {redact_url(self.base_url)}"
-        try:
+        with service_errors("the embeddings API", self.base_url, "EMBEDDING_API_KEY", self.timeout_s):
             response = await self._client.embeddings.create(model=self.name, input=texts, **extra)
-        except openai.AuthenticationError:
-            raise UserError(f"{where} rejected the key (EMBEDDING_API_KEY)") from None
-        except openai.APIStatusError as exc:
-            raise UserError(f"{where} answered {exc.status_code}: {redact_urls_in(_message(exc))}") from None
-        except openai.APITimeoutError:
-            raise UserError(f"{where} timed out after {self.timeout_s:g} s") from None
-        except openai.APIConnectionError:
-            raise UserError(f"Could not reach the embeddings API at {redact_url(self.base_url)}") from None
         return [list(d.embedding) for d in sorted(response.data, key=lambda d: d.index)]
-
-
-def _message(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error", body)
-    return str(error.get("message") if isinstance(error, dict) and error.get("message") else exc.message)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import openai
 
-from tools.errors import UserError
+from tools.http_errors import service_errors
 
 
 @dataclass(frozen=True)
@@ -47,23 +47,8 @@ class HttpReranker(Reranker):
         )
 
     async def post(self, body: dict[str, object]) -> object:
-        try:
+        with service_errors("the reranker", self.url, "RERANK_API_KEY or DASHSCOPE_API_KEY", self.timeout_s):
             return await self._client.post(f"/{self._path}", body=body, cast_to=object)
-        except openai.AuthenticationError:
-            raise UserError(f"The reranker at {self.url} rejected the key (RERANK_API_KEY or DASHSCOPE_API_KEY)") from None
-        except openai.APIStatusError as exc:
-            raise UserError(f"The reranker at {self.url} answered {exc.status_code}: {_said(exc.body, exc.message)}") from None
-        except openai.APITimeoutError:
-            raise UserError(f"The reranker at {self.url} did not answer within {self.timeout_s:g} s") from None
-        except openai.APIConnectionError:
-            raise UserError(f"Could not reach the reranker at {self.url}") from None
 
     async def close(self) -> None:
         await self._client.close()
-
-
-def _said(body: object, fallback: str) -> str:
-    """The service's own error message, from the shapes DashScope, vLLM, TEI and others use."""
-    error = body.get("error", body) if isinstance(body, dict) else body
-    message = error.get("message") if isinstance(error, dict) else error
-    return str(message or fallback)[:300]
