@@ -42,11 +42,11 @@ REWRITE_MAX_TOKENS = 256
 
 
 class AnswerSource(Result):
-    n: int
+    n: int = Field(description="The number the answer cites it by: [n]")
     source: str
     citation: str = Field(description="The source with its page or slide where known, e.g. manual.pdf p. 12")
     heading: str
-    score: float
+    score: float = Field(description="Its search score")
     chunk_id: str
 
 
@@ -58,8 +58,8 @@ class Timings(Result):
 
 
 class Thinking(Result):
-    enabled: bool | None  # None: the model's own default
-    budget: int | None
+    enabled: bool | None = Field(description="As asked; null: the model's own default (Qwen3.5 and later think)")
+    budget: int | None = Field(description="Most thinking tokens asked for")
 
 
 class AnswerResult(Result):
@@ -68,11 +68,13 @@ class AnswerResult(Result):
     answer: str
     sources: list[AnswerSource]
     model: str
-    usage: dict[str, Any] | None
+    usage: dict[str, Any] | None = Field(description="Tokens as the model service counted them (and the rewrite's)")
     timings_ms: Timings
     thinking: Thinking
-    reasoning: str | None = None
-    finish_reason: str | None = None  # "stop", or "length" when LLM_MAX_TOKENS cut the answer short; None: no model call
+    reasoning: str | None = Field(None, description="The model's thinking, when include_reasoning was asked")
+    finish_reason: str | None = Field(
+        None, description='"stop"; "length" when LLM_MAX_TOKENS cut the answer short; null: no model call'
+    )
     search_query: str | None = Field(
         None, description="The query searched with, when the question was rewritten into the documents' language"
     )

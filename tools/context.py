@@ -25,7 +25,7 @@ _OVERLAP_MIN = 20  # shorter matches are chance, not overlap
 
 class ContextChunk(Result):
     chunk_id: str
-    chunk_index: int
+    chunk_index: int = Field(description="Its place in the document, from 0")
     heading: str
     page_start: int = 0
     page_end: int = 0

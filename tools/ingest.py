@@ -43,7 +43,7 @@ class IngestResult(Result):
     summary: str = Field(description="One line saying what happened, for people and models")
     files: int = Field(description="Documents indexed (new, changed or unchanged)")
     chunks_added: int
-    chunks_unchanged: int
+    chunks_unchanged: int = Field(description="Chunks already stored with the same text: not embedded again")
     chunks_removed: int
     skipped: list[SkippedFile] = Field(description=f"Files passed over, with the reason (the first {MAX_SKIPPED_LISTED})")
     skipped_by_reason: dict[str, int] = Field(description="How many files were passed over, by reason")

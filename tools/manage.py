@@ -37,14 +37,14 @@ class CollectionReport(Result):
     collection: str
     exists: bool = Field(description="False: nothing was ingested into this collection yet (see `collections`)")
     embedder: str | None = Field(None, description="The embedder that built it; searches must use the same")
-    dim: int | None = None
+    dim: int | None = Field(None, description="The embedding size")
     hybrid: bool | None = Field(None, description="Whether it has the BM25 field hybrid and bm25 searches need")
     chunks: int = 0
     sources: int = 0
     languages: dict[str, float] = Field(
         default_factory=dict, description="Share of each language among the chunks (sampled), e.g. {'en': 0.98}"
     )
-    listed: list[SourceCount] = Field(default_factory=list)
+    listed: list[SourceCount] = Field(default_factory=list, description="Sources matching `source`, up to `limit`")
     collections: list[str] = Field(description="Every collection in this Milvus")
     engine: EngineReport | None = Field(None, description="The shared Milvus Lite engine (null on a Milvus server)")
 

@@ -37,13 +37,13 @@ LANGUAGES_TTL_S = 300.0  # another process may ingest meanwhile; this one forget
 class SearchHit(Result):
     """One retrieved chunk."""
 
-    rank: int
-    score: float
-    source: str
-    heading: str
-    headings: list[str]
+    rank: int = Field(description="1 for the best; answer_with_qwen cites passages by it as [1], [2]")
+    score: float = Field(description="See `scores` in the response")
+    source: str = Field(description="The file, relative to its ingest root, or the name given to ingest_text")
+    heading: str = Field(description="The chunk's nearest heading")
+    headings: list[str] = Field(description="Its heading path, top first")
     text: str
-    chunk_id: str
+    chunk_id: str = Field(description="read_context takes it (or its first 8+ characters)")
     title: str = Field("", description="The document's title, where it has one")
     page_start: int = Field(0, description="First page (or slide) the chunk is on; 0 where the format has no pages")
     page_end: int = Field(0, description="Last page (or slide) the chunk is on")
@@ -65,13 +65,13 @@ class SearchResponse(Result):
     """The best chunks for a query, best first."""
 
     results: list[SearchHit]
-    mode: Mode
+    mode: Mode = Field(description="The search that ran: dense where the collection has no BM25 field")
     scores: ScoreKind = Field(
         description="What `score` is: cosine (-1..1, meaning), bm25 (unbounded, word matches), hybrid (cosine + "
         "0.3 x heading cosine + 0.2 x BM25 share of the best), rerank (the reranker's relevance, 0..1); only "
         "comparable within one result"
     )
-    note: str | None = None
+    note: str | None = Field(None, description="What to know: a filter that matched nothing, another language, a fallback")
     _best_similarity: float | None = PrivateAttr(default=None)
 
     @property
