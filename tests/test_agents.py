@@ -92,6 +92,8 @@ async def test_an_agent_finds_filters_reads_around_and_gets_compact_results(tmp_
 async def test_reads_on_a_mistyped_store_create_nothing(tmp_path: Path) -> None:
     uri = tmp_path / "typo" / "folder" / "store.db"
     async with stdio_session({"MILVUS_URI": str(uri), "INGEST_ROOTS": str(tmp_path)}) as session:
+        await session.list_tools()  # which looks up the documents' language
+        await session.list_resources()
         described = payload(await session.call_tool("describe_collection", {}))
         assert described["exists"] is False and described["collections"] == []
         searched = await session.call_tool("search_milvus_docs", {"query": QUESTION})
