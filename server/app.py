@@ -71,7 +71,8 @@ def _progress(ctx: Context) -> ProgressFn:
 
 class DocsServer(MCPServer):
     """An MCPServer whose resource list is the stored documents of the default collection, and whose tool
-    listing leaves out what only repeats: a title per argument (`Top K` for `top_k`) and docstring indents."""
+    listing names the documents' language and leaves out what only repeats: a title per argument (`Top K` for
+    `top_k`) and docstring indents."""
 
     services: Services
 
