@@ -11,7 +11,6 @@ Target: overhead <= retrieval time + 10 ms, for time to first token and for tota
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -106,8 +105,7 @@ async def over_stdio(base_url: str, runs: int) -> float:
                     started = time.perf_counter()
                     result = await session.call_tool("answer_with_qwen", {"question": question, "enable_thinking": False})
                     walls.append((time.perf_counter() - started) * 1000)
-                    assert not result.is_error, result.content
-                    json.loads(result.content[0].text)
+                    assert not result.is_error and result.structured_content["answer"], result.content
     return statistics.median(walls)
 
 

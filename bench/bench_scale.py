@@ -108,13 +108,7 @@ async def run(args: argparse.Namespace) -> None:
         if args.embedder == "stand-in":
             stub = stack.enter_context(run_embeddings_stub("sk-bench"))
             stub.delay_s = 0
-            env |= {
-                "EMBEDDING_PROVIDER": "openai",
-                "EMBEDDING_MODEL": "stand-in",
-                "EMBEDDING_BASE_URL": stub.base_url,
-                "EMBEDDING_API_KEY": "sk-bench",
-                "EMBEDDING_DIMENSIONS": "512",
-            }
+            env |= stub.settings(512)
             label = "STAND-IN embedder (hashed words over loopback HTTP; pipeline overhead only)"
         params = StdioServerParameters(command=sys.executable, args=["-m", "server"], env=env, cwd=REPO)
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
@@ -123,9 +117,9 @@ async def run(args: argparse.Namespace) -> None:
             with RssSampler(server_pid()) as rss:
                 result = await session.call_tool("ingest_documents", {"paths": ["docs"]}, read_timeout_seconds=86400)
             took = time.perf_counter() - started
-            first = json.loads(result.content[0].text)
+            first = result.structured_content
             started = time.perf_counter()
-            again = json.loads((await session.call_tool("ingest_documents", {"paths": ["docs"]})).content[0].text)
+            again = (await session.call_tool("ingest_documents", {"paths": ["docs"]})).structured_content
             again_s = time.perf_counter() - started
             mode, latencies = await searches(session, args.searches)
             indexed = []
@@ -157,7 +151,7 @@ async def searches(session: ClientSession, count: int) -> tuple[str, list[float]
         started = time.perf_counter()
         found = await session.call_tool("search_milvus_docs", {"query": queries[i % len(queries)]})
         latencies.append((time.perf_counter() - started) * 1000)
-    return json.loads(found.content[0].text)["mode"], latencies
+    return found.structured_content["mode"], latencies
 
 
 def percentiles(latencies: list[float]) -> str:
