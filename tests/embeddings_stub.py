@@ -36,6 +36,16 @@ class EmbeddingsStub:
     delay_s: float = 0.02
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def settings(self, dimensions: int = 64, model: str = "stand-in") -> dict[str, str]:
+        """The environment that points a server or CLI process at this stand-in."""
+        return {
+            "EMBEDDING_PROVIDER": "openai",
+            "EMBEDDING_MODEL": model,
+            "EMBEDDING_BASE_URL": self.base_url,
+            "EMBEDDING_API_KEY": self.api_key,
+            "EMBEDDING_DIMENSIONS": str(dimensions),
+        }
+
 
 def vector(text: str, dims: int) -> list[float]:
     out = np.zeros(dims)

@@ -58,11 +58,7 @@ async def test_ingest_and_search_over_stdio_with_remote_embeddings(docs: Path, t
         env = {
             "MILVUS_URI": str(tmp_path / "remote.db"),
             "INGEST_ROOTS": str(docs),
-            "EMBEDDING_PROVIDER": "openai",
-            "EMBEDDING_MODEL": "text-embedding-v4",
-            "EMBEDDING_BASE_URL": stub.base_url,
-            "EMBEDDING_API_KEY": KEY,
-            "EMBEDDING_DIMENSIONS": "512",
+            **stub.settings(512, model="text-embedding-v4"),
         }
         async with stdio_session(env) as session:
             ingested = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}))

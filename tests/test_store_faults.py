@@ -92,11 +92,7 @@ def _env(db: Path, root: Path, stub: EmbeddingsStub) -> dict[str, str]:
         "HOME": os.environ.get("HOME", "/tmp"),
         "MILVUS_URI": str(db),
         "INGEST_ROOTS": str(root),
-        "EMBEDDING_PROVIDER": "openai",
-        "EMBEDDING_MODEL": "stand-in",
-        "EMBEDDING_BASE_URL": stub.base_url,
-        "EMBEDDING_API_KEY": KEY,
-        "EMBEDDING_DIMENSIONS": "64",
+        **stub.settings(),
         "LOG_LEVEL": "INFO",
     }
 
