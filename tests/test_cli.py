@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from server.settings import HELP_GROUPS, Settings
+from server.settings import GROUPS, Group, Settings
 from tests.conftest import REPO
 from tests.dashscope_stub import run_stub
 from tools.globs import matches
@@ -186,16 +186,17 @@ def test_help_reads_like_a_person_wrote_it(tmp_path: Path) -> None:
     for name, field in Settings.model_fields.items():  # every setting: its flag, its variable, its description
         assert f"--{name.replace('_', '-')}" in text and name.upper() in text, name
         assert " ".join((field.description or "").split())[:40] in text, name
-    for title in HELP_GROUPS:
-        assert f"\n{title}:\n" in done.stdout
+    for group in GROUPS:
+        assert f"\n{group.title}:\n" in done.stdout
     assert "--search-mode {dense,bm25,hybrid}" in text and "[SEARCH_MODE; default: hybrid]" in text
     assert "--max-file-mb MB" in text and "default: 10]" in text
     assert "--read-only, --no-read-only" in text and "[READ_ONLY; default: off]" in text
 
 
 def test_every_setting_is_in_one_help_group() -> None:
-    grouped = [name for names in HELP_GROUPS.values() for name in names]
-    assert sorted(grouped) == sorted(Settings.model_fields)
+    for name, field in Settings.model_fields.items():
+        marks = [rule for rule in field.metadata if isinstance(rule, Group)]
+        assert len(marks) == 1 and marks[0] in GROUPS, name
 
 
 def test_ingest_roots_given_twice_or_joined_are_the_same_roots(tmp_path: Path) -> None:
