@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, StrictInt
 
 from server import __version__, client_log, render
 from server.settings import Settings
-from tools import answer, context, defaults, globs, ingest, language, manage, search
+from tools import answer, context, defaults, globs, ingest, language, manage, outline, search
 from tools.errors import ProgressFn, UserError
 from tools.readers import supported_suffixes
 from tools.services import Services
@@ -35,6 +35,7 @@ MAX_RESOURCES = 200
 LANGUAGES_WAIT_S = 5  # tools/list waits this long at most for the store to say its documents' languages
 INSTRUCTIONS = f"""Search and answer questions over documents stored in Milvus.
 - search_milvus_docs finds passages (with their source, section and a short id); read_context reads around one.
+- get_document_outline maps one document: its heading tree with each section's chunk ids and pages.
 - answer_with_qwen answers a question with Qwen from the passages it finds, citing them as [1], [2].
 - ingest_documents adds files ({FILE_TYPES}); ingest_text stores a text you give it under a name.
 - describe_collection says what is stored (sources, languages) and lists the collections.
@@ -173,6 +174,23 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         """The text around a search hit: the passage with its neighbours joined in document order, or its whole
         section, so you can read on without searching again."""
         found = context.read_context(services, chunk_id, before=before, after=after, section=section, collection=collection)
+        return _reply(await _answer(found))
+
+    @mcp.tool(title="Outline a document", annotations=READ)
+    async def get_document_outline(
+        source: Annotated[
+            str, Field(description="The document's source as search results name it, or a glob matching one document")
+        ],
+        depth: Annotated[
+            int | None,
+            Field(description=f"Deepest heading level to show (1-{outline.MAX_DEPTH}); default: all (cut for long documents)"),
+        ] = None,
+        collection: Collection = None,
+    ) -> Annotated[CallToolResult, outline.OutlineResult]:
+        """A document's heading tree: each section with its pages (or slides), how many chunks it holds and their
+        short ids, which read_context takes (section=true reads a whole section). Read it to find where a topic is
+        before reading."""
+        found = outline.get_document_outline(services, source, collection=collection, depth=depth)
         return _reply(await _answer(found))
 
     @mcp.tool(title="Answer with Qwen", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))

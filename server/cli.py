@@ -5,6 +5,7 @@
     milvus-qwen search "How is data stored in milvus?" -k 5
     milvus-qwen ask "How is data stored in milvus?" --think --budget 512 --source "en/faq/*.md"
     milvus-qwen info
+    milvus-qwen outline manual.pdf --depth 2
     milvus-qwen delete "en/faq/*.md" --dry-run
     milvus-qwen serve [--transport streamable-http]
 
@@ -33,8 +34,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from server import render
 from server.settings import ConfigError, Settings, exit_with
-from tools import answer, defaults, ingest, manage, search
+from tools import answer, defaults, ingest, manage, outline, search
 from tools.errors import UserError
 from tools.services import Services
 
@@ -49,6 +51,7 @@ COMMANDS = {
     "search_milvus_docs": f"{PROG} search QUERY",
     "answer_with_qwen": f"{PROG} ask QUESTION",
     "describe_collection": f"{PROG} info",
+    "get_document_outline": f"{PROG} outline SOURCE",
     "delete_documents": f"{PROG} delete SOURCE",
     "drop_collection": f"{PROG} drop NAME",
 }
@@ -110,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--limit", type=int, default=manage.DEFAULT_LISTED, help=f"most sources to list (default {manage.DEFAULT_LISTED})"
     )
+    p = command("outline", "a document's heading tree, with each section's pages, chunk count and chunk ids")
+    p.add_argument("source", help="the document's source name (or a glob matching one)")
+    p.add_argument("--depth", type=int, help=f"deepest heading level to show (1-{outline.MAX_DEPTH}; default: all)")
     p = command("delete", "remove documents by source name or glob")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
@@ -149,6 +155,7 @@ async def _run(args: argparse.Namespace, services: Services) -> None:
         "search": _search,
         "ask": _ask,
         "info": _info,
+        "outline": _outline,
         "delete": _delete,
         "drop": _drop,
     }
@@ -214,6 +221,10 @@ async def _ask(args: argparse.Namespace, services: Services) -> answer.AnswerRes
 
 async def _info(args: argparse.Namespace, services: Services) -> manage.CollectionReport:
     return await manage.describe_collection(services, collection=_collection(args), source=args.source, limit=args.limit)
+
+
+async def _outline(args: argparse.Namespace, services: Services) -> outline.OutlineResult:
+    return await outline.get_document_outline(services, args.source, collection=_collection(args), depth=args.depth)
 
 
 async def _delete(args: argparse.Namespace, services: Services) -> manage.DeleteResult:
@@ -318,6 +329,11 @@ def _show_info(result: BaseModel, args: argparse.Namespace) -> None:
         console.print(f"Milvus Lite engine pid {engine['pid']}: {how}{shared}", highlight=False)
 
 
+def _show_outline(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, outline.OutlineResult)
+    console.print(escape(for_people(render.outline(result))), highlight=False)
+
+
 def _show_delete(result: BaseModel, args: argparse.Namespace) -> None:
     assert isinstance(result, manage.DeleteResult)
     verb = "would remove" if result.dry_run else "removed"
@@ -343,6 +359,7 @@ SHOW: dict[str, Callable[[BaseModel, argparse.Namespace], None]] = {
     "search": _show_search,
     "ask": _show_ask,
     "info": _show_info,
+    "outline": _show_outline,
     "delete": _show_delete,
     "drop": _show_drop,
 }

@@ -16,11 +16,13 @@ from tools.answer import AnswerResult
 from tools.context import ContextResult
 from tools.ingest import IngestResult
 from tools.manage import CollectionReport
+from tools.outline import OutlineResult
 from tools.search import SearchHit, SearchResponse
 
 SHORT_ID = 12  # hex characters of a chunk id shown; read_context takes any unique prefix of 8 or more
 MAX_SKIPPED_SHOWN = 10
 MAX_SOURCES_SHOWN = 50
+MAX_IDS_SHOWN = 4  # per outline section; the structured content has them all
 _HEADING_LINE = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")  # CommonMark: up to three spaces before
 
 
@@ -36,6 +38,8 @@ def text(result: BaseModel) -> str:
         return ingest(result)
     if isinstance(result, CollectionReport):
         return collection(result)
+    if isinstance(result, OutlineResult):
+        return outline(result)
     return result.model_dump_json(exclude_none=True)
 
 
@@ -102,6 +106,40 @@ def ingest(result: IngestResult) -> str:
     if more > 0:
         lines.append(f"... and {more} more skipped (skipped_by_reason counts them)")
     return "\n".join(lines)
+
+
+def outline(result: OutlineResult) -> str:
+    """`source "Title" · N chunks · pp. a-b`, then one indented line per section with its pages, count and ids."""
+    where = result.page_label and _pages(result.page_label, result.page_start, result.page_end)
+    head = f"{result.source}" + (f' "{result.title}"' if result.title else "") + f" · {result.chunks} chunks"
+    lines = [head + (f" · {where}" if where else "")]
+    if result.unheaded_chunk_ids:
+        n = len(result.unheaded_chunk_ids)
+        lines.append(f"(no heading) {n} chunk{'s' if n != 1 else ''} · ids {_ids(result.unheaded_chunk_ids)}")
+    stack = list(reversed(result.sections))
+    while stack:
+        node = stack.pop()
+        pages = result.page_label and _pages(result.page_label, node.page_start, node.page_end)
+        line = "  " * (node.level - 1) + f"- {node.heading}" + (f" ({pages})" if pages else "")
+        line += f" · {node.chunks} chunk{'s' if node.chunks != 1 else ''}"
+        lines.append(line + (f" · ids {_ids(node.chunk_ids)}" if node.chunk_ids else ""))
+        stack += reversed(node.children)
+    if result.note:
+        lines.append(f"note: {result.note}")
+    return "\n".join(lines)
+
+
+def _pages(label: str, first: int, last: int) -> str:
+    if not first:
+        return ""
+    if last <= first:
+        return f"{label} {first}"
+    return f"{'pp.' if label == 'p.' else label + 's'} {first}-{last}"
+
+
+def _ids(ids: list[str]) -> str:
+    shown = " ".join(ids[:MAX_IDS_SHOWN])
+    return shown + (f" +{len(ids) - MAX_IDS_SHOWN} more" if len(ids) > MAX_IDS_SHOWN else "")
 
 
 def collection(report: CollectionReport) -> str:

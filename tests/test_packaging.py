@@ -58,7 +58,10 @@ def test_read_only_mode_hides_the_write_tools() -> None:
         "print(sorted(t.name for t in anyio.run(s.list_tools)))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip() == "['answer_with_qwen', 'describe_collection', 'read_context', 'search_milvus_docs']", out.stderr
+    assert (
+        out.stdout.strip()
+        == "['answer_with_qwen', 'describe_collection', 'get_document_outline', 'read_context', 'search_milvus_docs']"
+    ), out.stderr
 
 
 @pytest.mark.anyio

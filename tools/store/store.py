@@ -229,14 +229,18 @@ class Store:
         )
         return [row["id"] for row in rows]
 
-    async def document_chunks(self, name: str, document: DocKey, first: int, last: int) -> list[ChunkRow]:
-        """The chunks of one document (root, source) from index `first` to `last`, in order."""
+    async def document_chunks(
+        self, name: str, document: DocKey, first: int, last: int, fields: list[str] | None = None
+    ) -> list[ChunkRow]:
+        """The chunks of one document (root, source) from index `first` to `last`, in order; only `fields` of
+        each (those the collection has) where given."""
         root, source = document
         info = await self._known(name)
         terms = [f"source == {filters.quote(source)}", f"chunk_index >= {int(first)}", f"chunk_index <= {int(last)}"]
         if "root" in info.fields:
             terms.append(f"root == {filters.quote(root)}")
-        rows = await self.connection.run(self._query_all, name, " and ".join(terms), ["id", *info.row_fields])
+        wanted = info.row_fields if fields is None else [f for f in info.row_fields if f in fields]
+        rows = await self.connection.run(self._query_all, name, " and ".join(terms), ["id", *wanted])
         return sorted((from_entity(r["id"], r) for r in rows), key=lambda row: row.chunk_index)
 
     async def fetch(self, name: str, ids: list[str], vectors: list[str] | None = None) -> dict[str, ChunkRow]:
