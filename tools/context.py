@@ -10,6 +10,7 @@ import re
 
 from pydantic import Field
 
+from tools.checks import whole_number
 from tools.errors import UserError
 from tools.result import Result
 from tools.search import citation, open_collection
@@ -55,9 +56,8 @@ async def read_context(
 ) -> ContextResult:
     """The chunk `chunk_id` with `before` chunks before it and `after` after it, or with `section`, every chunk
     of its section (the chunks that share its heading path)."""
-    for label, n in (("before", before), ("after", after)):
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_AROUND:
-            raise UserError(f"{label} must be a whole number from 0 to {MAX_AROUND}, not {n!r}")
+    whole_number("before", before, 0, MAX_AROUND)
+    whole_number("after", after, 0, MAX_AROUND)
     if not isinstance(chunk_id, str) or not re.fullmatch(r"[0-9a-f]{8,32}", chunk_id.strip()):
         raise UserError(f"chunk_id must be a search result's id (8 to 32 hex characters), not {chunk_id!r}")
     info = await open_collection(services, collection)

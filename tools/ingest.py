@@ -21,6 +21,7 @@ import anyio.from_thread
 from pydantic import Field
 
 from tools import language
+from tools.checks import has_control
 from tools.chunking import chunk_document, embedding_text, heading_text
 from tools.errors import ProgressFn, UserError, first_error
 from tools.paths import FoundFile, SkippedFile, collect
@@ -147,7 +148,7 @@ def _check_source(source: str) -> str:
     if not isinstance(source, str) or not source.strip():
         raise UserError("Give the text a `source` name, such as notes/meeting-2026-12-01.md")
     source = source.strip()
-    if any(ord(c) < 32 or ord(c) == 127 for c in source):
+    if has_control(source):
         raise UserError("The source name may not contain control characters (newlines, tabs)")
     if len(source.encode()) > SOURCE_MAX:
         raise UserError(f"The source name is longer than {SOURCE_MAX} bytes")

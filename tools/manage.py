@@ -6,6 +6,7 @@ from __future__ import annotations
 import anyio
 from pydantic import Field
 
+from tools.checks import whole_number
 from tools.errors import UserError
 from tools.globs import matches
 from tools.result import Result
@@ -67,8 +68,7 @@ async def describe_collection(
 ) -> CollectionReport:
     """The collection's embedder, size, languages and sources (those matching the glob `source`, up to `limit`);
     for a collection that does not exist yet, that it does not, and which ones do."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LISTED:
-        raise UserError(f"limit must be from 1 to {MAX_LISTED}, not {limit!r}")
+    whole_number("limit", limit, 1, MAX_LISTED)
     name = check_collection_name(collection or services.collection)
     if await services.store.info(name) is None:
         return CollectionReport(collection=name, exists=False, collections=await services.store.collections())

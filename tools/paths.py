@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools import globs
+from tools.checks import has_control
 from tools.errors import UserError
 from tools.readers import reader_for
 from tools.result import Result
@@ -25,7 +26,6 @@ from tools.store.schema import SOURCE_MAX
 SKIP_DIRS = {"node_modules", "__pycache__"}
 MAX_ENTRIES = 1_000_000  # files and folders one ingest call may look at
 MAX_FILES = 100_000  # files one ingest call may take
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class SkippedFile(Result):
@@ -81,7 +81,7 @@ class _Walk:
         source = path.relative_to(root).as_posix()
         if reader_for(path) is None:
             self.skip(path, f"unsupported file type {path.suffix.lower() or '(none)'}")
-        elif _CONTROL.search(source):
+        elif has_control(source):
             self.skip(path, "file name contains control characters (newline, tab)")
         elif not _is_utf8(source):
             self.skip(path, "file name is not valid UTF-8")

@@ -11,6 +11,7 @@ import anyio
 from pydantic import Field, PrivateAttr
 
 from tools import defaults, globs, language
+from tools.checks import whole_number
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.readers import reader_for
@@ -91,9 +92,7 @@ def check_query(query: str) -> str:
 
 
 def check_top_k(top_k: int) -> int:
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= MAX_TOP_K:
-        raise UserError(f"top_k must be a whole number from 1 to {MAX_TOP_K}, not {top_k!r}")
-    return top_k
+    return whole_number("top_k", top_k, 1, MAX_TOP_K)
 
 
 def check_mode(mode: str) -> Mode:

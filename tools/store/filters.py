@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import re
 
+from tools.checks import has_control
 from tools.errors import UserError
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def quote(value: str) -> str:
     """A Milvus expression string literal; refuses characters Milvus cannot escape."""
-    if _CONTROL.search(value):
+    if has_control(value):
         raise UserError("Filter values may not contain control characters (newlines, tabs, NUL)")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -7,7 +7,6 @@ To use another index type, change `DENSE_INDEX` and `DENSE_SEARCH` together.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -24,8 +23,6 @@ DENSE_SEARCH = {"metric_type": "COSINE"}
 SPARSE_INDEX = {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25"}
 SPARSE_SEARCH = {"metric_type": "BM25"}
 BM25_ANALYZER = {"type": "english"}
-
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$")
 
 
 @dataclass
@@ -107,15 +104,6 @@ def clip(value: str, max_bytes: int) -> str:
     """`value` cut to fit a VARCHAR field of `max_bytes` (Milvus counts UTF-8 bytes), at a character boundary."""
     data = value.encode()
     return value if len(data) <= max_bytes else data[:max_bytes].decode(errors="ignore")
-
-
-def check_collection_name(name: str) -> str:
-    """Collection names: letters, digits and underscores, starting with a letter or underscore."""
-    if not _NAME.match(name):
-        raise UserError(
-            f"Invalid collection name {name!r}: use letters, digits and underscores, starting with a letter or underscore"
-        )
-    return name
 
 
 def read_info(name: str, description: dict[str, Any]) -> CollectionInfo:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from tools import globs, language
+from tools.checks import collection_name as check_collection_name
 from tools.errors import UserError
 from tools.store import filters
 from tools.store.connection import Connection
@@ -23,7 +24,6 @@ from tools.store.schema import (
     ChunkRow,
     CollectionInfo,
     DocKey,
-    check_collection_name,
     create_schema,
     from_entity,
     read_info,
