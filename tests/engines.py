@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from tests.conftest import until
 
 
 def engines(db: Path) -> list[int]:
@@ -25,18 +22,6 @@ def engines(db: Path) -> list[int]:
         if len(argv) > 1 and argv[0].endswith(b"/milvus") and argv[1] == str(db).encode() and state not in "ZX":
             found.append(int(entry))
     return found
-
-
-def until(check: Callable[[], T], timeout: float, what: str) -> T:
-    """The first true value of `check()`, polled every 20 ms; fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.02)
 
 
 def no_engine_left(db: Path, timeout: float = 10) -> None:
