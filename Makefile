@@ -37,12 +37,12 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check server tools tests bench examples
 	$(VENV)/bin/mypy
 
-# Debian's document tools for tests/test_readers.py and bench/bench_formats.py: pandoc, LibreOffice Writer, qpdf,
+# Debian's document tools for tests/test_readers.py and bench/bench_formats.py: pandoc, LibreOffice Writer and Calc, qpdf,
 # poppler-utils, img2pdf (about 50 s and 450 MB on Debian 12 with none yet; `apt-get update` only if the install
 # fails without it). Without apt-get it says so, and the tests that need a tool skip, naming this target.
 .cache/doc-tools.installed:
 	@if ! command -v apt-get >/dev/null; then echo "no apt-get: install pandoc, LibreOffice, qpdf, poppler and img2pdf yourself"; exit 0; fi; \
-	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); pkgs="pandoc libreoffice-writer-nogui qpdf poppler-utils img2pdf"; \
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); pkgs="pandoc libreoffice-writer-nogui libreoffice-calc-nogui qpdf poppler-utils img2pdf"; \
 	$$sudo apt-get install -y -q --no-install-recommends $$pkgs || { $$sudo apt-get update -q && $$sudo apt-get install -y -q --no-install-recommends $$pkgs; } \
 	&& mkdir -p .cache && touch $@
 

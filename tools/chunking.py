@@ -32,7 +32,7 @@ class Chunk:
     start: int
     end: int
     content_hash: str
-    page_start: int = 0  # 1-based first and last page of the chunk; 0 for documents without pages
+    page_start: int = 0  # first and last page of the chunk (1-based, or the `page_numbers` they carry); 0 without pages
     page_end: int = 0
 
 
@@ -49,6 +49,8 @@ def chunk_document(doc: Document, max_chars: int = MAX_CHARS, overlap: int = OVE
             first, last = (
                 (bisect.bisect_right(doc.pages, start), bisect.bisect_right(doc.pages, end - 1)) if doc.pages else (0, 0)
             )
+            if doc.page_numbers and first:
+                first, last = doc.page_numbers[first - 1], doc.page_numbers[last - 1]
             chunks.append(Chunk(piece, section.headings, len(chunks), start, end, digest, first, last))
     return chunks
 

@@ -74,7 +74,7 @@ async def read_context(
     pages = [n for r in picked for n in (r.page_start, r.page_end) if n]
     return ContextResult(
         source=found.source,
-        citation=citation(found.source, min(pages, default=0), max(pages, default=0)),
+        citation=citation(found.source, min(pages, default=0), max(pages, default=0), found.headings),
         title=found.title,
         headings=found.headings,
         text=_join([r.text for r in picked]),

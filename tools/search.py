@@ -15,6 +15,7 @@ from tools.checks import whole_number
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.readers import reader_for
+from tools.readers.text import READER as PLAIN
 from tools.rerankers import Reranker
 from tools.result import Result
 from tools.services import Services
@@ -51,15 +52,13 @@ class SearchHit(Result):
     citation: str = Field(description="How to cite the chunk's place: the source, and its page or slide where known")
 
 
-def citation(source: str, page_start: int, page_end: int) -> str:
-    """`manual.pdf p. 12`, `manual.pdf pp. 12-13`, `deck.pptx slide 3`, or the source alone."""
-    if not page_start:
-        return source
+def citation(source: str, page_start: int, page_end: int, headings: tuple[str, ...] | list[str] = ()) -> str:
+    """How the source's reader cites a place in it: `manual.pdf p. 12`, `deck.pptx slides 3-4`, `faq.xlsx Sheet1
+    rows 12-14`, or the source alone."""
     reader = reader_for(Path(source))
-    label = reader.page_label if reader is not None else "p."
-    if page_end <= page_start:
-        return f"{source} {label} {page_start}"
-    return f"{source} {'pp.' if label == 'p.' else label + 's'} {page_start}-{page_end}"
+    if reader is None:
+        return source if not page_start else PLAIN.cite(source, page_start, page_end, headings)
+    return reader.cite(source, page_start, page_end, headings)
 
 
 class SearchResponse(Result):
@@ -259,5 +258,5 @@ def _shape(rank: int, hit: Hit) -> SearchHit:
         title=row.title,
         page_start=row.page_start,
         page_end=row.page_end,
-        citation=citation(row.source, row.page_start, row.page_end),
+        citation=citation(row.source, row.page_start, row.page_end, row.headings),
     )

@@ -29,14 +29,15 @@ class Section:
 class Document:
     """A document's text, its title if it has one, and its sections in order.
 
-    `pages` holds the offset in `text` where each page (or slide) starts, the first at 0; it is empty for
-    formats without pages.
+    `pages` holds the offset in `text` where each page (or slide, or table row) starts, the first at 0; it is
+    empty for formats without pages.
     """
 
     text: str
     title: str | None
     sections: list[Section]
     pages: tuple[int, ...] = ()
+    page_numbers: tuple[int, ...] = ()  # the number each page carries where it is not 1, 2, 3... (a sheet's rows)
 
 
 class Unreadable(Exception):
@@ -48,6 +49,14 @@ class Reader(ABC):
 
     suffixes: tuple[str, ...]
     page_label = "p."  # how a citation names a page: "manual.pdf p. 12", "deck.pptx slide 3"
+
+    def cite(self, source: str, first: int, last: int, headings: tuple[str, ...] | list[str]) -> str:
+        """`manual.pdf p. 12`, `manual.pdf pp. 12-13`, `deck.pptx slide 3`, or the source alone without a page."""
+        if not first:
+            return source
+        if last <= first:
+            return f"{source} {self.page_label} {first}"
+        return f"{source} {'pp.' if self.page_label == 'p.' else self.page_label + 's'} {first}-{last}"
 
     @abstractmethod
     def read(self, data: bytes, max_pages: int) -> Document:
