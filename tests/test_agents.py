@@ -1,4 +1,4 @@
-"""What an agent meets, driving the server over stdio with only the tool descriptions (issue #15).
+"""What an agent meets, driving the server over MCP (in process) with only the tool descriptions (issue #15).
 
 The server runs as the README sets it up: from the repo root, INGEST_ROOTS the repo, the FAQ in data/.
 """
@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
-from tests.mcp_stdio import payload, stdio_session
+from tests.conftest import REPO, memory_session, payload, server_env
 
 pytestmark = pytest.mark.anyio
 QUESTION = "How is data stored in milvus?"
@@ -22,8 +21,8 @@ def _text(result: object) -> str:
 
 
 async def test_an_agent_finds_filters_reads_around_and_gets_compact_results(tmp_path: Path) -> None:
-    env = {"MILVUS_URI": str(tmp_path / "agent.db"), "INGEST_ROOTS": str(REPO)}
-    async with stdio_session(env) as session:
+    env = server_env(tmp_path / "agent.db", REPO)
+    async with memory_session(env) as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         for tool in tools.values():  # the listing says each thing once: no `Top K` title for top_k, no indents
             assert all("title" not in field for field in tool.input_schema["properties"].values()), tool.name
@@ -91,7 +90,7 @@ async def test_an_agent_finds_filters_reads_around_and_gets_compact_results(tmp_
 
 async def test_reads_on_a_mistyped_store_create_nothing(tmp_path: Path) -> None:
     uri = tmp_path / "typo" / "folder" / "store.db"
-    async with stdio_session({"MILVUS_URI": str(uri), "INGEST_ROOTS": str(tmp_path)}) as session:
+    async with memory_session(server_env(uri, tmp_path)) as session:
         await session.list_tools()  # which looks up the documents' language
         await session.list_resources()
         described = payload(await session.call_tool("describe_collection", {}))

@@ -1,4 +1,4 @@
-"""answer_with_qwen: retrieval, the tutorial prompt, and the DashScope stub on loopback, in-process and over stdio."""
+"""answer_with_qwen: retrieval, the tutorial prompt, and the DashScope stub on loopback, as a function and over MCP."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashscope_stub import run_stub
-from tests.mcp_stdio import payload, stdio_session
+from tests.conftest import memory_session, payload, server_env
+from tests.dashscope_stub import Stub, run_stub
 from tools.answer import SYSTEM_PROMPT, answer_with_qwen
 from tools.errors import LLMError
 from tools.ingest import ingest_documents
@@ -82,37 +82,31 @@ async def test_bad_thinking_arguments_fail_before_any_work(services: Services) -
         await answer_with_qwen(services, QUESTION, enable_thinking=False, thinking_budget=100)
 
 
-async def test_answer_over_stdio_with_progress_and_clear_errors(docs: Path, tmp_path: Path) -> None:
-    with run_stub(api_key=KEY) as stub:
-        env = {
-            "MILVUS_URI": str(tmp_path / "answer.db"),
-            "INGEST_ROOTS": str(docs),
-            "DASHSCOPE_BASE_URL": stub.base_url,
-            "DASHSCOPE_API_KEY": KEY,
-        }
-        async with stdio_session(env) as session:
-            await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]})
-            progress: list[str | None] = []
+async def test_answer_over_mcp_with_progress_and_clear_errors(docs: Path, tmp_path: Path, dashscope: Stub) -> None:
+    env = server_env(tmp_path / "answer.db", docs, DASHSCOPE_BASE_URL=dashscope.base_url, DASHSCOPE_API_KEY=dashscope.api_key)
+    async with memory_session(env) as session:
+        await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]})
+        progress: list[str | None] = []
 
-            async def on_progress(done: float, total: float | None, message: str | None) -> None:
-                progress.append(message)
+        async def on_progress(done: float, total: float | None, message: str | None) -> None:
+            progress.append(message)
 
-            result = await session.call_tool(
-                "answer_with_qwen", {"question": QUESTION, "enable_thinking": True}, progress_callback=on_progress
-            )
-            assert not result.is_error, result.content
-            answer = payload(result)
-            assert answer["answer"] and answer["sources"][0]["n"] == 1 and "reasoning" in answer
-            assert progress and progress[0] == "waiting for qwen-plus"
+        result = await session.call_tool(
+            "answer_with_qwen", {"question": QUESTION, "enable_thinking": True}, progress_callback=on_progress
+        )
+        assert not result.is_error, result.content
+        answer = payload(result)
+        assert answer["answer"] and answer["sources"][0]["n"] == 1 and "reasoning" in answer
+        assert progress and progress[0] == "waiting for qwen-plus"
 
-            bad = await session.call_tool("answer_with_qwen", {"question": QUESTION, "thinking_budget": "lots"})
-            assert bad.is_error and "thinking_budget" in bad.content[0].text
+        bad = await session.call_tool("answer_with_qwen", {"question": QUESTION, "thinking_budget": "lots"})
+        assert bad.is_error and "thinking_budget" in bad.content[0].text
 
-            stub.fail_next(401)
-            denied = await session.call_tool("answer_with_qwen", {"question": QUESTION})
-            assert denied.is_error and "401" in denied.content[0].text and KEY not in denied.content[0].text
+        dashscope.fail_next(401)
+        denied = await session.call_tool("answer_with_qwen", {"question": QUESTION})
+        assert denied.is_error and "401" in denied.content[0].text and dashscope.api_key not in denied.content[0].text
 
-    async with stdio_session({"MILVUS_URI": str(tmp_path / "answer.db"), "INGEST_ROOTS": str(docs)}) as session:
+    async with memory_session(server_env(tmp_path / "answer.db", docs)) as session:
         no_key = await session.call_tool("answer_with_qwen", {"question": QUESTION})
         assert no_key.is_error and "DASHSCOPE_API_KEY" in no_key.content[0].text
         assert json.loads(json.dumps(no_key.model_dump(mode="json")))  # a plain, serialisable error result

@@ -1,4 +1,4 @@
-"""answer_with_qwen's bounds through the real server over stdio, with the DashScope stand-in on loopback.
+"""answer_with_qwen's bounds through the real server over MCP (in process), with the DashScope stand-in on loopback.
 
 A stream that never ends, a flood, a malformed chunk, reasoning with no answer, a cut answer and bad budgets: each
 comes back as a result or error a person can act on, quickly, and the server keeps serving.
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import memory_session, payload, server_env
 from tests.dashscope_stub import CHARS_PER_TOKEN, run_stub
-from tests.mcp_stdio import payload, stdio_session
 
 pytestmark = pytest.mark.anyio
 QUESTION = "How is data stored in milvus?"
@@ -23,14 +23,8 @@ FAQ_FILE = "milvus_docs/en/faq/product_faq.md"  # one file is enough for relevan
 
 
 def _env(tmp_path: Path, docs: Path, base_url: str, **extra: str) -> dict[str, str]:
-    return {
-        "MILVUS_URI": str(tmp_path / "bounds.db"),
-        "INGEST_ROOTS": str(docs),
-        "DASHSCOPE_BASE_URL": base_url,
-        "DASHSCOPE_API_KEY": KEY,
-        "LLM_MAX_RETRIES": "0",
-        **extra,
-    }
+    keyed = {"DASHSCOPE_BASE_URL": base_url, "DASHSCOPE_API_KEY": KEY, "LLM_MAX_RETRIES": "0"}
+    return server_env(tmp_path / "bounds.db", docs, **keyed, **extra)
 
 
 def _error(result: Any) -> str:
@@ -44,7 +38,7 @@ def _error(result: Any) -> str:
 async def test_endless_streams_floods_and_bad_chunks_come_back_as_clear_errors(docs: Path, tmp_path: Path) -> None:
     with run_stub(api_key=KEY) as stub:
         env = _env(tmp_path, docs, stub.base_url, LLM_TOTAL_TIMEOUT="2", LLM_TIMEOUT="1")
-        async with stdio_session(env) as session:
+        async with memory_session(env) as session:
             await session.call_tool("ingest_documents", {"paths": [FAQ_FILE]})
             ask = {"question": QUESTION}
 
@@ -81,7 +75,7 @@ async def test_endless_streams_floods_and_bad_chunks_come_back_as_clear_errors(d
 
 async def test_a_cut_answer_says_length_and_thinking_that_fills_the_cap_says_what_to_raise(docs: Path, tmp_path: Path) -> None:
     with run_stub(api_key=KEY) as stub:
-        async with stdio_session(_env(tmp_path, docs, stub.base_url, LLM_MAX_TOKENS="5")) as session:
+        async with memory_session(_env(tmp_path, docs, stub.base_url, LLM_MAX_TOKENS="5")) as session:
             await session.call_tool("ingest_documents", {"paths": [FAQ_FILE]})
             cut = payload(await session.call_tool("answer_with_qwen", {"question": QUESTION, "enable_thinking": False}))
             assert cut["finish_reason"] == "length" and len(cut["answer"]) == 5 * CHARS_PER_TOKEN, cut
@@ -96,7 +90,7 @@ async def test_a_cut_answer_says_length_and_thinking_that_fills_the_cap_says_wha
 
 async def test_thinking_budget_must_be_a_json_integer_within_bounds(docs: Path, tmp_path: Path) -> None:
     with run_stub(api_key=KEY) as stub:
-        async with stdio_session(_env(tmp_path, docs, stub.base_url)) as session:
+        async with memory_session(_env(tmp_path, docs, stub.base_url)) as session:
             await session.call_tool("ingest_documents", {"paths": [FAQ_FILE]})
             for budget, says in [(True, "thinking_budget"), (False, "thinking_budget"), (10**30, "at most 1,000,000")]:
                 text = _error(await session.call_tool("answer_with_qwen", {"question": QUESTION, "thinking_budget": budget}))

@@ -1,4 +1,4 @@
-"""read_context: neighbours and sections around a search hit, as a function and through a real MCP session."""
+"""read_context: neighbours and sections around a search hit, as a function and through an MCP session."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mcp_stdio import payload, stdio_session
+from tests.conftest import memory_session, payload, server_env
 from tools.context import read_context
 from tools.errors import UserError
 from tools.ingest import ingest_text
@@ -38,9 +38,8 @@ async def test_neighbours_and_sections(services: Services) -> None:
         await read_context(services, hit.chunk_id, after=100)
 
 
-async def test_read_context_over_stdio(docs: Path, tmp_path: Path) -> None:
-    env = {"MILVUS_URI": str(tmp_path / "ctx.db"), "INGEST_ROOTS": str(docs)}
-    async with stdio_session(env) as session:
+async def test_read_context_over_mcp(docs: Path, tmp_path: Path) -> None:
+    async with memory_session(server_env(tmp_path / "ctx.db", docs)) as session:
         await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq/product_faq.md"]})
         hit = payload(await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"}))["results"][0]
         result = await session.call_tool("read_context", {"chunk_id": hit["chunk_id"], "before": 2, "after": 2})

@@ -1,4 +1,4 @@
-"""ingest_text: a text stored under a name of the caller's choosing, as a function and over stdio."""
+"""ingest_text: a text stored under a name of the caller's choosing, as a function and over MCP."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mcp_stdio import payload, stdio_session
+from tests.conftest import memory_session, payload, server_env
 from tools.errors import UserError
 from tools.ingest import ingest_text
 from tools.manage import describe_collection
@@ -42,13 +42,13 @@ def test_citations_name_pages_and_slides() -> None:
     assert citation("manual.pdf", 12, 13) == "manual.pdf pp. 12-13"
 
 
-async def test_ingest_text_over_stdio_and_hidden_when_read_only(tmp_path: Path) -> None:
-    env = {"MILVUS_URI": str(tmp_path / "text.db"), "INGEST_ROOTS": str(tmp_path)}
-    async with stdio_session(env) as session:
+async def test_ingest_text_over_mcp_and_hidden_when_read_only(tmp_path: Path) -> None:
+    env = server_env(tmp_path / "text.db", tmp_path)
+    async with memory_session(env) as session:
         stored = await session.call_tool("ingest_text", {"text": NOTE, "source": "notes/standup.md"})
         assert not stored.is_error and payload(stored)["chunks_added"] == 2
         bad = await session.call_tool("ingest_text", {"text": NOTE, "source": ""})
         assert bad.is_error and "source" in bad.content[0].text
-    async with stdio_session({**env, "READ_ONLY": "true"}) as session:
+    async with memory_session({**env, "READ_ONLY": "true"}) as session:
         names = {t.name for t in (await session.list_tools()).tools}
         assert "ingest_text" not in names and "search_milvus_docs" in names

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.mcp_stdio import payload, stdio_session
+from tests.conftest import memory_session, payload, server_env
 from tools.errors import UserError
 from tools.ingest import ingest_documents
 from tools.manage import describe_collection
@@ -27,8 +27,7 @@ async def test_a_glob_through_a_link_loop_ends_and_says_what_it_passed_over(tmp_
     (loop / "l.md").write_text("# Loop\n\nThe only real file.\n")
     os.symlink(".", loop / "self1")
     os.symlink(".", loop / "self2")
-    env = {"MILVUS_URI": str(tmp_path / "loop.db"), "INGEST_ROOTS": str(root)}
-    async with stdio_session(env) as session:
+    async with memory_session(server_env(tmp_path / "loop.db", root)) as session:
         with anyio.fail_after(60):
             result = await session.call_tool("ingest_documents", {"paths": ["loopdir/**/*.md"]})
         assert not result.is_error, result.content
