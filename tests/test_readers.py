@@ -323,8 +323,8 @@ def test_utf8_markdown_and_text_read_exactly_as_before(tmp_path: Path) -> None:
 
 def test_the_registry_reads_every_format() -> None:
     assert supported_suffixes() == [
-        ".csv", ".docx", ".htm", ".html", ".markdown", ".md", ".mdx", ".ods", ".pdf", ".pptx", ".rst", ".text", ".tsv",
-        ".txt", ".xls", ".xlsm", ".xlsx",
+        ".csv", ".docx", ".eml", ".epub", ".htm", ".html", ".ipynb", ".markdown", ".md", ".mdx", ".ods", ".pdf",
+        ".pptx", ".rst", ".text", ".tsv", ".txt", ".xls", ".xlsm", ".xlsx",
     ]  # fmt: skip
 
 
