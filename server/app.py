@@ -16,11 +16,12 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import Message, UserMessage
-from mcp_types import CallToolResult, Resource, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, InputRequiredResult, Resource, TextContent, ToolAnnotations
 from mcp_types import Tool as MCPTool
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt, ValidationError
 
 from server import __version__, client_log, render
+from server.arguments import argument_errors, unknown_arguments
 from server.settings import Settings
 from tools import answer, context, defaults, globs, ingest, language, manage, outline, search
 from tools.errors import ProgressFn, UserError
@@ -86,9 +87,26 @@ class DocsServer(MCPServer):
                 name: {key: value for key, value in field.items() if key != "title"}
                 for name, field in tool.input_schema.get("properties", {}).items()
             }
+            tool.input_schema["additionalProperties"] = False  # call_tool refuses what a tool does not take
             if tool.name == "search_milvus_docs" and (said := await self._languages_line()):
                 tool.description += "\n" + said
         return listed
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """The SDK's call, with unknown arguments refused and bad ones explained a line each (server/arguments.py)."""
+        tool = self._tool_manager.get_tool(name)
+        if tool is None:
+            return await super().call_tool(name, arguments, context)
+        if refused := unknown_arguments(name, arguments, tool.parameters):
+            raise ToolError(f"Error executing tool {name}: {refused}")
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                raise ToolError(f"Error executing tool {name}: {argument_errors(exc.__cause__, tool.parameters)}") from None
+            raise
 
     async def _languages_line(self) -> str | None:
         """`The documents in milvus_docs are mostly in English: write queries in English.`, when that is known
