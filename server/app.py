@@ -295,9 +295,17 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
         ctx: Context,
         collection: Collection = None,
         prune: Annotated[bool, Field(description="Also remove documents whose files are gone from the folders given")] = False,
+        exclude: Annotated[
+            list[str] | None, Field(description="Globs of files to leave out, such as **/genindex*.html or drafts/**")
+        ] = None,
+        dry_run: Annotated[
+            bool, Field(description="Only list what would be added, replaced, kept, removed and skipped; change nothing")
+        ] = False,
     ) -> Annotated[CallToolResult, ingest.IngestResult]:
         result = await _answer(
-            ingest.ingest_documents(services, paths, collection=collection, prune=prune, progress=_progress(ctx))
+            ingest.ingest_documents(
+                services, paths, collection=collection, prune=prune, exclude=exclude, dry_run=dry_run, progress=_progress(ctx)
+            )
         )
         await client_log.after_ingest(ctx, result)
         return _reply(result)

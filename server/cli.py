@@ -31,12 +31,13 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from server import render
 from server.settings import ConfigError, Settings, exit_with
 from tools import answer, defaults, ingest, manage, outline, search
+from tools import progress as progress_log
 from tools.errors import UserError
 from tools.services import Services
 
@@ -87,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     p = command("ingest", "ingest files, folders (recursive) or globs")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--prune", action="store_true", help="remove chunks of files gone from the folders")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="leave out files matching this glob (repeatable): '**/genindex*.html'",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would be added, replaced, removed, skipped; change nothing")
     p = command("ingest-text", "store a text (a note, a page) under a name of your choosing")
     p.add_argument("name", help="the name to store it under, e.g. notes/meeting.md; the same name replaces it")
     p.add_argument("file", nargs="?", default="-", help="the file to read the text from (default: stdin)")
@@ -176,16 +184,19 @@ def _collection(args: argparse.Namespace) -> str | None:
 
 # The calls: what each command asks of tools/, with progress on stderr.
 async def _ingest(args: argparse.Namespace, services: Services) -> ingest.IngestResult:
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    """A progress bar on a terminal; elsewhere (a log file, a CI job) a progress line now and then."""
+    options = {"collection": _collection(args), "prune": args.prune, "exclude": args.exclude, "dry_run": args.dry_run}
+    if not stderr.is_terminal:
+        logging.getLogger(progress_log.log.name).setLevel(logging.INFO)
+        return await ingest.ingest_documents(services, args.paths, **options)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=stderr, transient=True) as bar:
         task = bar.add_task("ingesting", total=None)
 
         async def progress(done: float, total: float | None, message: str) -> None:
             bar.update(task, completed=done, total=total, description=message)
 
-        return await ingest.ingest_documents(
-            services, args.paths, collection=_collection(args), prune=args.prune, progress=progress
-        )
+        return await ingest.ingest_documents(services, args.paths, progress=progress, **options)
 
 
 async def _ingest_text(args: argparse.Namespace, services: Services) -> ingest.IngestResult:
@@ -239,6 +250,9 @@ async def _drop(args: argparse.Namespace, services: Services) -> manage.DropResu
 def _show_ingest(result: BaseModel, args: argparse.Namespace) -> None:
     assert isinstance(result, ingest.IngestResult)
     console.print(escape(for_people(result.summary)), highlight=False)
+    for planned in result.documents:
+        if planned.action not in ("unchanged", "skip", "navigation", "keep"):  # those are counted, or listed as skipped
+            console.print(f"  would {planned.action} {escape(planned.source)} ({planned.chunks} chunks)", highlight=False)
     for skipped in result.skipped:
         console.print(f"  [yellow]skipped[/yellow] {escape(skipped.path)}: {escape(skipped.reason)}", highlight=False)
     unlisted = sum(result.skipped_by_reason.values()) - len(result.skipped)

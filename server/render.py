@@ -101,6 +101,11 @@ def context(result: ContextResult) -> str:
 
 def ingest(result: IngestResult) -> str:
     lines = [result.summary]
+    lines += [
+        f"would {p.action} {p.source}" + (f" ({p.chunks} chunks)" if p.chunks else "") + (f": {p.reason}" if p.reason else "")
+        for p in result.documents
+        if p.action not in ("unchanged", "skip", "navigation", "keep")  # those are in the skips or the counts
+    ]
     lines += [f"skipped {s.path}: {s.reason}" for s in result.skipped[:MAX_SKIPPED_SHOWN]]
     more = sum(result.skipped_by_reason.values()) - min(len(result.skipped), MAX_SKIPPED_SHOWN)
     if more > 0:

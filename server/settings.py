@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         description=f"Folders ingest may read, separated by {os.pathsep!r} or given as repeated flags; "
         "default: the working directory",
     )
+    ingest_exclude: Annotated[list[str], NoDecode, DOCUMENTS] = Field(
+        default_factory=lambda: list(defaults.INGEST_EXCLUDE),
+        description="Globs of files every ingest leaves out, separated by commas, e.g. **/genindex*.html,drafts/**",
+    )
     search_mode: Annotated[Mode, SEARCH] = Field(
         defaults.SEARCH_MODE, description="Default retrieval: dense (meaning), bm25 (exact words) or hybrid (both)"
     )
@@ -215,6 +219,13 @@ class Settings(BaseSettings):
             return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
         return value
 
+    @field_validator("ingest_exclude", mode="before")
+    @classmethod
+    def _split_globs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [g.strip() for g in value.split(",") if g.strip()]
+        return value
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -270,6 +281,7 @@ class Settings(BaseSettings):
             min_relevance=self.min_relevance,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             max_pages=self.max_pages,
+            exclude=list(self.ingest_exclude),
             reranker=self.reranker(),
             rerank_candidates=self.rerank_candidates,
             rewrite_queries=self.query_rewrite == "auto",

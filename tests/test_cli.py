@@ -44,6 +44,10 @@ def test_ingest_search_info_delete_and_errors(docs: Path, tmp_path: Path) -> Non
     assert "`milvus-qwen ingest PATH`" in fresh.stderr and "ingest_documents" not in fresh.stderr  # commands, not tools
 
     (docs / "milvus_docs" / "en" / "notes.bin").write_bytes(b"\x00\x01binary")
+    preview = _cli(env, "ingest", "milvus_docs/en", "--dry-run", "--exclude", "**/troubleshooting.md")
+    assert preview.returncode == 0 and preview.stdout.startswith("Dry run, nothing changed"), preview.stderr
+    assert re.search(r"would add \S*product_faq\.md \(\d+ chunks\)", preview.stdout)
+    assert re.search(r"skipped \S*troubleshooting\.md: excluded by \*\*/troubleshooting\.md", preview.stdout)
     ingest = _cli(env, "ingest", "milvus_docs/en")
     assert ingest.returncode == 0, ingest.stderr
     assert "4 document(s) in milvus_docs" in ingest.stdout  # the result's summary

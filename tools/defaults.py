@@ -15,6 +15,9 @@ SEARCH_MODE: Mode = "hybrid"  # measured best on the dev questions (README, "Qua
 # all-MiniLM-L6-v2: on the FAQ, dev questions score >= 0.36 and off-topic ones <= 0.24.
 MIN_RELEVANCE = 0.3
 MAX_FILE_MB = 10.0
+# Globs every ingest leaves out (INGEST_EXCLUDE). None by default: navigation pages (tables of contents, indexes,
+# Sphinx genindex and search pages) are recognised by their content and left out whatever their name.
+INGEST_EXCLUDE: tuple[str, ...] = ()
 MAX_PAGES = 2000  # a PDF or deck with more pages is skipped: about 1,000 chunks, a few minutes of embedding
 
 # A reranker reads this many of the best candidates (DashScope takes up to 500 per request).
@@ -29,3 +32,5 @@ LLM_TOTAL_TIMEOUT_S = 300.0
 # Tokens one answer may generate; DashScope counts thinking and answer together (max_completion_tokens). Models
 # refuse a limit above their own maximum output, and 8,192 is the smallest of those we know of (qwen-max's).
 LLM_MAX_TOKENS = 8192
+# A long ingest logs a progress line this often (seconds); a shorter one logs none.
+PROGRESS_LOG_S = 10.0

@@ -4,15 +4,14 @@ Documents go through in bounded batches: while one batch is written to Milvus th
 chunked and embedded. A chunk's id comes from its document (root and source), content hash and
 occurrence, so an unchanged chunk is never embedded twice, and running the same ingest again (even
 after a crash half-way) converges to exactly the chunks a clean run gives. A collection is created by
-the first ingest that has something to store.
+the first ingest that has something to store. What each batch does is decided by `tools/ingest_plan.py`,
+which a dry run uses alone. A file that cannot be read now keeps the chunks it held (only prune removes them).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,63 +19,70 @@ import anyio
 import anyio.from_thread
 from pydantic import Field
 
-from tools import language
+from tools import globs
 from tools.checks import has_control
-from tools.chunking import chunk_document, embedding_text, heading_text
 from tools.errors import ProgressFn, UserError, first_error
-from tools.paths import FoundFile, SkippedFile, collect
+from tools.ingest_plan import Action, BatchPlan, Item, NewChunk, Planned, plan_batch
+from tools.paths import Collected, FoundFile, SkippedFile, collect
+from tools.progress import ProgressLog
 from tools.readers import Document, Unreadable, reader_for, supported_suffixes
 from tools.readers.markdown import parse_markdown
 from tools.result import Result
 from tools.services import Services
 from tools.store import ChunkRef, ChunkRow, CollectionInfo, DocKey, check_collection_name
-from tools.store.schema import SOURCE_MAX, TITLE_MAX, clip
+from tools.store.schema import SOURCE_MAX
 
 FILES_PER_BATCH = 16
 MAX_SKIPPED_LISTED = 100  # the result lists this many skipped files; `skipped_by_reason` counts them all
+MAX_PLANNED_LISTED = 200  # a dry run lists this many documents; `planned` counts them all
 MAX_TEXT_CHARS = 1_000_000  # ingest_text
+EXCLUDED = "excluded by"
+
+
+class PlannedDocument(Result):
+    """What an ingest does (or, in a dry run, would do) to one document."""
+
+    source: str
+    action: Action = Field(
+        description="add (new), replace (changed), unchanged, navigation (left out: only a table of contents or "
+        "an index), keep (cannot be read now: its stored chunks stay), remove (prune), skip (cannot be read)"
+    )
+    chunks: int = Field(description="Chunks it holds afterwards")
+    reason: str = ""
 
 
 class IngestResult(Result):
-    """What an ingest did."""
+    """What an ingest did (with `dry_run`: what it would do; nothing is embedded or changed)."""
 
     collection: str
     summary: str = Field(description="One line saying what happened, for people and models")
+    dry_run: bool = False
     files: int = Field(description="Documents indexed (new, changed or unchanged)")
     chunks_added: int
     chunks_unchanged: int = Field(description="Chunks already stored with the same text: not embedded again")
     chunks_removed: int
+    navigation_pages: int = Field(
+        0, description="PDF pages and web pages left out as navigation only (tables of contents, indexes, search pages)"
+    )
+    kept_unreadable: int = Field(
+        0, description="Documents stored before that cannot be read now (damaged, empty): their chunks are kept"
+    )
     skipped: list[SkippedFile] = Field(description=f"Files passed over, with the reason (the first {MAX_SKIPPED_LISTED})")
     skipped_by_reason: dict[str, int] = Field(description="How many files were passed over, by reason")
+    planned: dict[str, int] = Field(default_factory=dict, description="With dry_run: how many documents, by action")
+    documents: list[PlannedDocument] = Field(
+        default_factory=list, description=f"With dry_run: each document and what would happen to it (first {MAX_PLANNED_LISTED})"
+    )
     seconds: float
-
-
-@dataclass(frozen=True)
-class _Item:
-    """One document to index: where it is stored (root, source), how to name it in a skip, how to read it."""
-
-    root: str
-    source: str
-    shown: str
-    read: Callable[[], Document]
 
 
 @dataclass
 class _Batch:
-    """One batch, ready to write: rows to upsert and chunk ids to delete."""
+    """One batch, ready to write: rows to upsert, and the plan (chunk ids to delete, counts)."""
 
     rows: list[ChunkRow]
-    delete: list[str]
-    added: int
-    unchanged: int
-    indexed: int
+    plan: BatchPlan
     processed: int
-
-
-def chunk_id(root: str, source: str, content_hash: str, occurrence: int) -> str:
-    """A stable id: the same chunk text in the same document keeps its id across ingests."""
-    document = f"{root}\x00{source}" if root else source
-    return hashlib.sha256(f"{document}\x00{content_hash}\x00{occurrence}".encode()).hexdigest()[:32]
 
 
 def read_document(path: Path, max_bytes: int, max_pages: int) -> Document:
@@ -100,17 +106,23 @@ async def ingest_documents(
     *,
     collection: str | None = None,
     prune: bool = False,
+    exclude: list[str] | None = None,
+    dry_run: bool = False,
     progress: ProgressFn | None = None,
 ) -> IngestResult:
     """Ingest files, folders and globs into a collection.
 
-    With `prune`, chunks of files that are gone from the named folders are removed too.
+    With `prune`, chunks of files that are gone from the named folders are removed too. Files whose source
+    matches a glob in `exclude` (or in the `exclude` of the services' settings) are left out, as if absent. With
+    `dry_run`, nothing is embedded or written: the result says what would be added, replaced, kept and removed.
     """
     started = time.perf_counter()
     name = check_collection_name(collection or services.collection)
+    patterns = _check_patterns([*services.exclude, *(exclude or [])])
     found = await anyio.to_thread.run_sync(collect, paths, services.roots, anyio.from_thread.check_cancelled)
+    _exclude(found, patterns)
     items = [_file_item(f, services) for f in found.files]
-    run = _Run(services, name, found.skipped, progress)
+    run = _Run(services, name, found.skipped, progress, dry_run=dry_run, prune=prune)
     await run.index(items)
     if prune:
         await run.prune(found.folders, {(str(f.root), f.source) for f in found.files})
@@ -137,10 +149,10 @@ async def ingest_text(
 
     def read() -> Document:
         doc = parse_markdown(text)
-        return doc if not title else Document(doc.text, title.strip() or doc.title, doc.sections, doc.pages)
+        return doc if not title else Document(doc.text, title.strip() or doc.title, doc.sections, doc.pages, doc.page_numbers)
 
     run = _Run(services, name, [], None)
-    await run.index([_Item("", source, source, read)])
+    await run.index([Item("", source, source, read)])
     return await run.result(started, 1)
 
 
@@ -155,8 +167,30 @@ def _check_source(source: str) -> str:
     return source
 
 
-def _file_item(found: FoundFile, services: Services) -> _Item:
-    return _Item(
+def _check_patterns(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern.strip() or has_control(pattern):
+            raise UserError(f"Invalid exclude pattern {pattern!r}: give globs such as **/genindex*.html ({globs.RULES})")
+    return [p.strip() for p in patterns]
+
+
+def _exclude(found: Collected, patterns: list[str]) -> None:
+    """Leave out the files whose source matches an exclude glob, each reported as skipped with the pattern."""
+    if not patterns:
+        return
+    regexes = [(p, globs.source_regex(p)) for p in patterns]
+    kept: list[FoundFile] = []
+    for f in found.files:
+        hit = next((p for p, regex in regexes if regex.fullmatch(f.source)), None)
+        if hit is None:
+            kept.append(f)
+        else:
+            found.skipped.append(SkippedFile(path=str(f.path), reason=f"{EXCLUDED} {hit}"))
+    found.files = kept
+
+
+def _file_item(found: FoundFile, services: Services) -> Item:
+    return Item(
         str(found.root), found.source, str(found.path),
         lambda: read_document(found.path, services.max_file_bytes, services.max_pages),
     )  # fmt: skip
@@ -165,24 +199,38 @@ def _file_item(found: FoundFile, services: Services) -> _Item:
 class _Run:
     """One ingest call: the collection (created when the first rows are ready), the running totals, the skips."""
 
-    def __init__(self, services: Services, name: str, skipped: list[SkippedFile], progress: ProgressFn | None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        name: str,
+        skipped: list[SkippedFile],
+        progress: ProgressFn | None,
+        *,
+        dry_run: bool = False,
+        prune: bool = False,
+    ) -> None:
         self.services, self.name, self.skipped, self.progress = services, name, skipped, progress
+        self.dry_run, self.prune_unreadable = dry_run, prune
         self.info: CollectionInfo | None = None
-        self.files = self.added = self.unchanged = self.removed = self.done = 0
+        self.files = self.added = self.unchanged = self.removed = self.done = self.navigation = 0
+        self.planned: list[Planned] = []
 
-    async def index(self, items: list[_Item]) -> None:
+    async def index(self, items: list[Item]) -> None:
         embedder = self.services.embedder
-        await embedder.warm_up()
+        if not self.dry_run:
+            await embedder.warm_up()
         self.info = await self.services.store.info(self.name)
         if self.info is not None:
             self.info.check_embedder(embedder.name, embedder.dim)
         await self._report(len(items), f"found {len(items)} files")
+        log = ProgressLog(len(items), "would ingest" if self.dry_run else "ingest")
         send, receive = anyio.create_memory_object_stream[_Batch](max_buffer_size=1)
 
         async def write() -> None:
             async with receive:
                 async for batch in receive:
                     await self._write(batch)
+                    log.update(self.done, self.added)
                     await self._report(len(items), f"{self.done}/{len(items)} files, {self.added} chunks added")
 
         with first_error():
@@ -191,7 +239,8 @@ class _Run:
                 async with send:
                     for at in range(0, len(items), FILES_PER_BATCH):
                         await send.send(await self._prepare(items[at : at + FILES_PER_BATCH]))
-        if self.info is not None and (self.added or self.removed):
+        log.finish(self.done, self.added)
+        if not self.dry_run and self.info is not None and (self.added or self.removed):
             await self.services.store.flush(self.name)
             self.services.languages.pop(self.name, None)
 
@@ -206,37 +255,55 @@ class _Run:
                 gone.update({key: n for key, n in stored.items() if key[0] == str(root) and key not in present})
             else:  # older collections: documents are told apart by source alone
                 gone.update({key: n for key, n in stored.items() if key[1] not in {s for _, s in present}})
-        if gone:
+        self.planned += [Planned(source, "remove", 0, "gone from the folder (prune)") for _, source in sorted(gone)]
+        self.removed += sum(gone.values())
+        if gone and not self.dry_run:
             await self.services.store.delete_documents(self.name, sorted(gone))
             await self.services.store.flush(self.name)
-            self.removed += sum(gone.values())
 
     async def result(self, started: float, found: int) -> IngestResult:
         by_reason = Counter(s.reason for s in self.skipped)
+        by_action: Counter[str] = Counter(p.action for p in self.planned)
         return IngestResult(
             collection=self.name,
-            summary=self._summary(found, by_reason),
+            summary=self._summary(found, by_reason, by_action),
+            dry_run=self.dry_run,
             files=self.files,
             chunks_added=self.added,
             chunks_unchanged=self.unchanged,
             chunks_removed=self.removed,
+            navigation_pages=self.navigation,
+            kept_unreadable=by_action["keep"],
             skipped=self.skipped[:MAX_SKIPPED_LISTED],
             skipped_by_reason=dict(by_reason.most_common()),
+            planned=dict(by_action.most_common()) if self.dry_run else {},
+            documents=[PlannedDocument(**vars(p)) for p in self.planned[:MAX_PLANNED_LISTED]] if self.dry_run else [],
             seconds=round(time.perf_counter() - started, 3),
         )
 
-    def _summary(self, found: int, by_reason: Counter[str]) -> str:
-        done = (
-            f"{self.files} document(s) in {self.name}: {self.added} chunks added, {self.unchanged} unchanged, "
-            f"{self.removed} removed"
-        )
+    def _summary(self, found: int, by_reason: Counter[str], by_action: Counter[str]) -> str:
+        if self.dry_run:
+            done = (
+                f"Dry run, nothing changed: in {self.name} this would add {by_action['add']} document(s), replace "
+                f"{by_action['replace']}, leave {by_action['unchanged']} unchanged and remove {by_action['remove']} "
+                f"({self.added} chunks to embed, {self.unchanged} unchanged, {self.removed} to remove)"
+            )
+        else:
+            done = (
+                f"{self.files} document(s) in {self.name}: {self.added} chunks added, {self.unchanged} unchanged, "
+                f"{self.removed} removed"
+            )
+        if self.navigation:
+            done += f"; {self.navigation} page(s) of navigation only (contents, indexes) left out"
+        if by_action["keep"]:
+            done += f"; {by_action['keep']} document(s) cannot be read now and keep their chunks from before"
         if by_reason:
             reasons = "; ".join(f"{n} {reason}" for reason, n in by_reason.most_common(5))
             more = f"; and {len(by_reason) - 5} other reasons" if len(by_reason) > 5 else ""
-            done += f". Skipped {sum(by_reason.values())} file(s): {reasons}{more}"
+            done += f". {'Would skip' if self.dry_run else 'Skipped'} {sum(by_reason.values())} file(s): {reasons}{more}"
             if any(r.startswith("unsupported file type") for r in by_reason):
                 done += f" (readable types: {', '.join(supported_suffixes())})"
-        if found and not self.files:
+        if found and not self.files and not self.dry_run:
             done = f"Found {found} file(s) but could index none. " + done
         elif not found and not self.files and not self.removed:
             done = "Found no file this server can read. " + done
@@ -247,70 +314,36 @@ class _Run:
             await self.progress(self.done, total, message)
 
     async def _write(self, batch: _Batch) -> None:
-        store = self.services.store
-        if batch.rows:
-            await store.upsert(self.name, batch.rows)
-        if batch.delete:
-            await store.delete_ids(self.name, batch.delete)
-        self.files += batch.indexed
-        self.added += batch.added
-        self.unchanged += batch.unchanged
-        self.removed += len(batch.delete)
+        plan = batch.plan
+        if not self.dry_run:
+            store = self.services.store
+            if batch.rows:
+                await store.upsert(self.name, batch.rows)
+            if plan.delete:
+                await store.delete_ids(self.name, plan.delete)
+        self.files += plan.indexed
+        self.added += len(plan.embed)
+        self.unchanged += plan.unchanged
+        self.removed += len(plan.delete)
+        self.navigation += plan.navigation
+        self.planned += plan.documents
         self.done += batch.processed
 
-    async def _prepare(self, items: list[_Item]) -> _Batch:
-        """Read, chunk and diff a batch of documents against what is stored; embed only new chunks."""
+    async def _prepare(self, items: list[Item]) -> _Batch:
+        """Read and chunk a batch of documents, plan it against what is stored, and embed only new chunks."""
         docs = await anyio.to_thread.run_sync(_read_all, items)
         stored = await self._stored(items)
-        to_embed: list[tuple[ChunkRow, str, str]] = []  # row, chunk text to embed, section heading to embed
-        to_move: list[ChunkRow] = []  # unchanged chunks whose place in the document changed
-        keep: set[str] = set()
-        unchanged = indexed = 0
-        for item, doc in zip(items, docs, strict=True):
-            chunks = [] if isinstance(doc, str) else chunk_document(doc)
-            if isinstance(doc, str) or not chunks:
-                self.skipped.append(SkippedFile(path=item.shown, reason=doc if isinstance(doc, str) else "no text to index"))
-                continue
-            indexed += 1
-            old = {ref.id: ref for ref in stored.get((item.root, item.source), [])}
-            seen: Counter[str] = Counter()
-            for chunk in chunks:
-                row = ChunkRow(
-                    id=chunk_id(item.root if self._has_root else "", item.source, chunk.content_hash, seen[chunk.content_hash]),
-                    source=item.source,
-                    root=item.root,
-                    title=clip(doc.title or "", TITLE_MAX),
-                    headings=list(chunk.headings),
-                    text=chunk.text,
-                    chunk_index=chunk.index,
-                    content_hash=chunk.content_hash,
-                    page_start=chunk.page_start,
-                    page_end=chunk.page_end,
-                    lang=language.detect(chunk.text),
-                )
-                seen[chunk.content_hash] += 1
-                keep.add(row.id)
-                previous = old.get(row.id)
-                if previous is None:
-                    to_embed.append((row, embedding_text(chunk, doc.title), heading_text(chunk, doc.title, item.source)))
-                else:
-                    unchanged += 1
-                    if (previous.chunk_index, previous.page_start, previous.page_end) != (
-                        row.chunk_index,
-                        row.page_start,
-                        row.page_end,
-                    ):
-                        to_move.append(row)
-        rows = await self._embed(to_embed) + await self._carry_vectors(to_move)
-        delete = [ref.id for item in items for ref in stored.get((item.root, item.source), []) if ref.id not in keep]
-        return _Batch(rows, delete, len(to_embed), unchanged, indexed, len(items))
+        plan = plan_batch(items, docs, stored, has_root=self._has_root, prune=self.prune_unreadable)
+        self.skipped += plan.skipped
+        rows = [] if self.dry_run else await self._embed(plan.embed) + await self._carry_vectors(plan.move)
+        return _Batch(rows, plan, len(items))
 
     @property
     def _has_root(self) -> bool:
         """Whether documents are told apart by root too (collections made before roots were recorded are not)."""
         return self.info is None or "root" in self.info.fields
 
-    async def _stored(self, items: list[_Item]) -> dict[DocKey, list[ChunkRef]]:
+    async def _stored(self, items: list[Item]) -> dict[DocKey, list[ChunkRef]]:
         """What is stored of these documents, by (root, source)."""
         if self.info is None:
             return {}
@@ -325,7 +358,7 @@ class _Run:
             stored = {(item.root, item.source): stored.get(("", item.source), []) for item in items}
         return stored
 
-    async def _embed(self, to_embed: list[tuple[ChunkRow, str, str]]) -> list[ChunkRow]:
+    async def _embed(self, to_embed: list[NewChunk]) -> list[ChunkRow]:
         """Vectors for new chunks: their texts and (where the collection keeps them) section headings, in one call;
         the collection is made here when it does not exist yet."""
         if not to_embed:
@@ -333,16 +366,16 @@ class _Run:
         embedder = self.services.embedder
         if self.info is None:
             self.info = await self.services.store.ensure(self.name, embedder.name, embedder.dim)
-        texts = [text for _, text, _ in to_embed]
+        texts = [new.text for new in to_embed]
         if self.info.heading_vectors:
-            texts += [heading for _, _, heading in to_embed]
+            texts += [new.heading for new in to_embed]
         vectors = await embedder.embed_documents(texts)
         n = len(to_embed)
-        for i, (row, _, _) in enumerate(to_embed):
-            row.vector = vectors[i]
+        for i, new in enumerate(to_embed):
+            new.row.vector = vectors[i]
             if self.info.heading_vectors:
-                row.heading_vector = vectors[n + i]
-        return [row for row, _, _ in to_embed]
+                new.row.heading_vector = vectors[n + i]
+        return [new.row for new in to_embed]
 
     async def _carry_vectors(self, rows: list[ChunkRow]) -> list[ChunkRow]:
         """Moved chunks keep their stored vectors (upsert rewrites the whole row)."""
@@ -354,7 +387,7 @@ class _Run:
         return rows
 
 
-def _read_all(items: list[_Item]) -> list[Document | str]:
+def _read_all(items: list[Item]) -> list[Document | str]:
     """Each item's document, or the reason it cannot be indexed."""
     docs: list[Document | str] = []
     for item in items:

@@ -25,6 +25,7 @@ class Services:
     min_relevance: float = defaults.MIN_RELEVANCE
     max_file_bytes: int = int(defaults.MAX_FILE_MB * 1024 * 1024)
     max_pages: int = defaults.MAX_PAGES
+    exclude: list[str] = field(default_factory=list)  # globs of sources every ingest leaves out (INGEST_EXCLUDE)
     llm: LLMConfig = field(default_factory=LLMConfig)
     reranker: Reranker | None = None  # reorders the best `rerank_candidates` of every search
     rerank_candidates: int = defaults.RERANK_CANDIDATES

@@ -30,7 +30,8 @@ class Document:
     """A document's text, its title if it has one, and its sections in order.
 
     `pages` holds the offset in `text` where each page (or slide, or table row) starts, the first at 0; it is
-    empty for formats without pages.
+    empty for formats without pages. `navigation` counts the pages (or, for a web page, the whole file) left out
+    because they are only navigation: tables of contents, indexes, search pages.
     """
 
     text: str
@@ -38,6 +39,7 @@ class Document:
     sections: list[Section]
     pages: tuple[int, ...] = ()
     page_numbers: tuple[int, ...] = ()  # the number each page carries where it is not 1, 2, 3... (a sheet's rows)
+    navigation: int = 0
 
 
 class Unreadable(Exception):

@@ -101,7 +101,7 @@ class DocumentBuilder:
         self._length += len(text)
         return start
 
-    def build(self, title: str | None) -> Document:
+    def build(self, title: str | None, navigation: int = 0) -> Document:
         text = "".join(self._parts)
         pages = (*self._pages, *[len(text)] * self._pending_pages) if self._paged else ()
         sections: list[Section] = []
@@ -112,7 +112,7 @@ class DocumentBuilder:
             end = self._sections[i + 1][0] if i + 1 < len(self._sections) else len(text)
             sections.append(Section(start, end, headings, body_start))
         title = one_line(title or "") or None
-        return Document(text, title, sections, pages)
+        return Document(text, title, sections, pages, navigation=navigation)
 
 
 _UNPACKED_MAX, _UNPACKED_RATIO = 256 * 2**20, 100  # Office XML packs about 10:1; far more is a ZIP bomb

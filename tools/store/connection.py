@@ -42,6 +42,15 @@ from tools.store.lite_engine import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# pymilvus pings every 10 s, calls or none; gRPC servers (the Lite engine among them) allow a ping without data
+# every 5 minutes, and after three too soon answer GOAWAY ENHANCE_YOUR_CALM ("too_many_pings"): about two minutes
+# into any pause between calls (a long embedding, an idle server). Ping only during calls, every 5 minutes.
+KEEPALIVE: dict[str, Any] = {
+    "grpc.keepalive_time_ms": 300_000,
+    "grpc.keepalive_timeout_ms": 20_000,
+    "grpc.keepalive_permit_without_calls": 0,
+}
+
 # After a lost connection: wait, reconnect and retry, this many times (a restarted server takes a moment).
 RECONNECT_PAUSES_S = (0.5, 1.0, 2.0)
 # A lost Lite engine is found again, or restarted, in about 0.1 s (the retry waits for that itself).
@@ -164,7 +173,7 @@ class Connection:
             except OSError as exc:
                 raise file_error(f"Cannot open the Milvus Lite file {path}", exc, "fix that, or use another MILVUS_URI") from exc
         try:
-            return MilvusClient(uri=self.uri, token=self._token, db_name=self._db_name)
+            return MilvusClient(uri=self.uri, token=self._token, db_name=self._db_name, grpc_options=KEEPALIVE)
         except ConnectionConfigException as exc:
             if self.is_lite:
                 raise _in_use(self.where()) from exc
@@ -218,7 +227,7 @@ class Connection:
             engine = self._engine.ensure()
             try:
                 # dedicated: pymilvus would otherwise share one channel among this process's clients of the socket
-                client = MilvusClient(uri=f"unix:{engine.socket}", grpc_options=GRPC_OPTIONS, dedicated=True)
+                client = MilvusClient(uri=f"unix:{engine.socket}", grpc_options=GRPC_OPTIONS | KEEPALIVE, dedicated=True)
             except MilvusException as exc:  # the engine went away in between
                 if attempt + 1 == LITE_OPEN_ATTEMPTS or not _engine_lost(exc):
                     raise UserError(
