@@ -38,7 +38,9 @@ from server import render
 from server.settings import ConfigError, Settings, exit_with
 from tools import answer, defaults, ingest, manage, outline, search
 from tools import progress as progress_log
+from tools.checks import whole_number
 from tools.errors import UserError
+from tools.llm import MAX_TOKENS_LIMIT
 from tools.services import Services
 
 PROG = "milvus-qwen"
@@ -101,29 +103,44 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--title", help="its title (default: its first # heading)")
     p = command("search", "search the documents")
     p.add_argument("query")
-    p.add_argument("-k", "--top-k", type=int, default=defaults.TOP_K, help=f"how many chunks (default {defaults.TOP_K})")
+    p.add_argument(
+        "-k",
+        "--top-k",
+        type=_whole(1, search.MAX_TOP_K),
+        default=defaults.TOP_K,
+        help=f"how many chunks (default {defaults.TOP_K})",
+    )
     p.add_argument("--mode", choices=search.MODES, help="default: SEARCH_MODE")
     p.add_argument("--source", metavar="GLOB", help="only sources matching this glob")
     p = command("ask", "answer a question with Qwen, citing the documents")
     p.add_argument("question")
     p.add_argument(
-        "-k", "--top-k", type=int, default=defaults.TOP_K, help=f"passages to give the model (default {defaults.TOP_K})"
+        "-k",
+        "--top-k",
+        type=_whole(1, search.MAX_TOP_K),
+        default=defaults.TOP_K,
+        help=f"passages to give the model (default {defaults.TOP_K})",
     )
     p.add_argument("--source", metavar="GLOB", help="only passages from sources matching this glob")
     p.add_argument("--model", help="chat model (default: QWEN_MODEL)")
     think = p.add_mutually_exclusive_group()
     think.add_argument("--think", dest="think", action="store_const", const=True, help="turn thinking on")
     think.add_argument("--no-think", dest="think", action="store_const", const=False, help="turn thinking off")
-    p.add_argument("--budget", type=int, help="thinking budget in tokens")
+    p.add_argument("--budget", type=_whole(1, MAX_TOKENS_LIMIT), help="thinking budget in tokens")
     p.add_argument("--reasoning", action="store_true", help="print the model's reasoning too")
     p = command("info", "what a collection holds")
     p.add_argument("--source", metavar="GLOB", help="only list sources matching this glob")
     p.add_argument(
-        "--limit", type=int, default=manage.DEFAULT_LISTED, help=f"most sources to list (default {manage.DEFAULT_LISTED})"
+        "--limit",
+        type=_whole(1, manage.MAX_LISTED),
+        default=manage.DEFAULT_LISTED,
+        help=f"most sources to list (default {manage.DEFAULT_LISTED})",
     )
     p = command("outline", "a document's heading tree, with each section's pages, chunk count and chunk ids")
     p.add_argument("source", help="the document's source name (or a glob matching one)")
-    p.add_argument("--depth", type=int, help=f"deepest heading level to show (1-{outline.MAX_DEPTH}; default: all)")
+    p.add_argument(
+        "--depth", type=_whole(1, outline.MAX_DEPTH), help=f"deepest heading level to show (1-{outline.MAX_DEPTH}; default: all)"
+    )
     p = command("delete", "remove documents by source name or glob")
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
@@ -148,12 +165,37 @@ def main(argv: list[str] | None = None) -> None:
         services = settings.services()
     except ConfigError as exc:
         exit_with(PROG, exc)
+    _check_allowed(args, settings)
     os.environ.pop("MILVUS_URI", None)  # pymilvus would parse it itself; see server/__main__.py
     try:
         anyio.run(_run, args, services)
     except UserError as exc:
         stderr.print(f"[red]error:[/red] {escape(for_people(str(exc)))}", highlight=False)
         sys.exit(1)
+
+
+WRITERS = ("ingest", "ingest-text", "delete", "drop")
+
+
+def _check_allowed(args: argparse.Namespace, settings: Settings) -> None:
+    """Settings that forbid or cannot serve the command: a `prog: ...` line and status 2, before anything opens."""
+    command = f"`{PROG} {args.command}`"
+    if settings.read_only and args.command in WRITERS and not getattr(args, "dry_run", False):
+        exit_with(PROG, ConfigError(f"READ_ONLY is on, and {command} changes the store: unset READ_ONLY to run it"))
+    if args.command == "ask" and settings.llm_dialect == "dashscope" and settings.dashscope_api_key is None:
+        exit_with(PROG, ConfigError(f"{command} needs DASHSCOPE_API_KEY, in the environment or in the .env file ENV_FILE names"))
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`; else argparse's error naming the flag, status 2."""
+
+    def parse(text: str) -> int:
+        try:
+            return whole_number("", int(text), low, high)
+        except (ValueError, UserError):
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, not {text!r}") from None
+
+    return parse
 
 
 async def _run(args: argparse.Namespace, services: Services) -> None:

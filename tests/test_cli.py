@@ -208,3 +208,28 @@ def test_ingest_roots_given_twice_or_joined_are_the_same_roots(tmp_path: Path) -
     repeated = Settings.load(["--ingest-roots", str(one), "--ingest-roots", str(two)]).ingest_roots
     joined = Settings.load([f"--ingest-roots={one}:{two}"]).ingest_roots
     assert repeated == joined == [one, two]
+
+
+def test_cli_speaks_cli_refuses_writes_when_read_only_and_names_the_store(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    bad_k = _cli(env, "search", "vector index", "-k", "0")
+    assert bad_k.returncode == 2 and "argument -k/--top-k: must be a whole number from 1 to" in bad_k.stderr
+    assert "top_k" not in bad_k.stderr.replace("TOP_K", "").replace("--top-k", "")
+    bad_budget = _cli(env, "ask", "hi", "--think", "--budget", "lots")
+    assert bad_budget.returncode == 2 and "argument --budget: must be a whole number" in bad_budget.stderr
+
+    no_key = _cli(env, "ask", "How is data stored in milvus?")
+    assert no_key.returncode == 2
+    assert no_key.stderr == (
+        "milvus-qwen: `milvus-qwen ask` needs DASHSCOPE_API_KEY, in the environment or in the .env file ENV_FILE names\n"
+    )
+
+    read_only = {**env, "READ_ONLY": "true"}
+    for args in (["ingest-text", "notes.md"], ["ingest", "."], ["delete", "notes.md"], ["drop", "milvus_docs"]):
+        refused = _cli(read_only, *args, stdin="# Notes\n\nSomething worth keeping.\n")
+        assert refused.returncode == 2, (args, refused.stderr)
+        assert f"READ_ONLY is on, and `milvus-qwen {args[0]}` changes the store" in refused.stderr
+    assert not (tmp_path / "cli.db").exists()  # nothing was opened, so nothing was made
+
+    missing = _cli(env, "search", "vector index")
+    assert missing.returncode == 1 and str((tmp_path / "cli.db").resolve()) in missing.stderr

@@ -105,7 +105,8 @@ async def open_collection(services: Services, collection: str | None) -> Collect
     name = check_collection_name(collection or services.collection)
     info = await services.store.info(name)
     if info is None:
-        raise UserError(f"Collection {name!r} does not exist yet: ingest documents into it first (ingest_documents)")
+        where = services.store.connection.where()
+        raise UserError(f"Collection {name!r} does not exist yet in {where}: ingest documents into it first (ingest_documents)")
     info.check_embedder(services.embedder.name, services.embedder.dim)
     return info
 

@@ -88,7 +88,7 @@ class Store:
         """The info of a collection that must exist (read once, then remembered)."""
         info = self._info.get(name) or await self.info(name)
         if info is None:
-            raise UserError(f"Collection {name!r} does not exist")
+            raise UserError(f"Collection {name!r} does not exist in {self.connection.where()}")
         return info
 
     def _describe(self, client: Any, name: str) -> CollectionInfo | None:
