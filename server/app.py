@@ -45,7 +45,10 @@ Write search queries in the documents' language (describe_collection reports it)
 Collection = Annotated[str | None, Field(description="Collection to use; default: the server's MILVUS_COLLECTION")]
 SourceFilter = Annotated[
     str | None,
-    Field(description=f"Only sources matching this glob: {globs.RULES}. E.g. faq/*.md, or a file name such as product_faq.md"),
+    Field(
+        description=f"Only sources matching this glob: {globs.RULES}. E.g. docs/**/*.pdf, *guide*, or a stored source's "
+        "name (describe_collection lists them)"
+    ),
 ]
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
@@ -326,7 +329,7 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
 
     @mcp.tool(title="Delete documents", annotations=deletes)
     async def delete_documents(
-        sources: Annotated[list[str], Field(description=f"Source names or globs ({globs.RULES}), e.g. faq/*.md")],
+        sources: Annotated[list[str], Field(description=f"Source names or globs ({globs.RULES}), e.g. docs/old/*.md or *draft*")],
         collection: Collection = None,
         dry_run: Annotated[bool, Field(description="List what would be removed; remove nothing")] = False,
     ) -> Annotated[CallToolResult, manage.DeleteResult]:

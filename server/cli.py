@@ -36,7 +36,7 @@ from rich.table import Table
 
 from server import render
 from server.settings import ConfigError, Settings, exit_with
-from tools import answer, defaults, ingest, manage, outline, search
+from tools import answer, defaults, ingest, language, manage, outline, search
 from tools import progress as progress_log
 from tools.checks import whole_number
 from tools.errors import UserError
@@ -361,7 +361,7 @@ def _show_info(result: BaseModel, args: argparse.Namespace) -> None:
     )
     languages = report.get("languages") or {}
     if languages:
-        shares = ", ".join(f"{escape(str(lang))} {share:.0%}" for lang, share in languages.items())
+        shares = ", ".join(f"{escape(language.label(str(code)))} {share:.0%}" for code, share in languages.items())
         console.print(f"languages: {shares}", highlight=False)
     listed = report.get("listed") or []
     roots = {item.get("root", "") for item in listed}

@@ -8,14 +8,16 @@ a passage's own heading line is left out when the section path already says it.
 
 from __future__ import annotations
 
+import json
 import re
 
 from pydantic import BaseModel
 
+from tools import language
 from tools.answer import AnswerResult
 from tools.context import ContextResult
 from tools.ingest import IngestResult
-from tools.manage import CollectionReport
+from tools.manage import CollectionReport, DeleteResult
 from tools.outline import OutlineResult
 from tools.search import SearchHit, SearchResponse
 
@@ -40,6 +42,8 @@ def text(result: BaseModel) -> str:
         return collection(result)
     if isinstance(result, OutlineResult):
         return outline(result)
+    if isinstance(result, DeleteResult):
+        return delete(result)
     return result.model_dump_json(exclude_none=True)
 
 
@@ -60,9 +64,9 @@ def search(result: SearchResponse) -> str:
     if not result.results:
         return f"No results ({result.mode} search)." + (f"\nnote: {result.note}" if result.note else "")
     parts = [f"{len(result.results)} results ({result.scores} scores)"]
-    parts += [_hit(hit) for hit in result.results]
-    if result.note:
+    if result.note:  # before the passages: it says how to read them (another language, a fallback)
         parts.append(f"note: {result.note}")
+    parts += [_hit(hit) for hit in result.results]
     return "\n\n".join(parts)
 
 
@@ -147,5 +151,36 @@ def _ids(ids: list[str]) -> str:
     return shown + (f" +{len(ids) - MAX_IDS_SHOWN} more" if len(ids) > MAX_IDS_SHOWN else "")
 
 
+def delete(result: DeleteResult) -> str:
+    """A dry run says what it would remove, and that nothing was; only a done delete says removed."""
+    what = f"{result.chunks_removed} chunks of {len(result.sources_removed)} sources from {result.collection}"
+    head = f"Dry run, nothing was deleted: would remove {what}:" if result.dry_run else f"Removed {what}:"
+    return "\n".join([head, *(f"- {source}" for source in result.sources_removed)])
+
+
+_REPORTED = {"collection", "exists", "embedder", "dim", "hybrid", "chunks", "sources", "languages", "listed", "collections"}
+
+
 def collection(report: CollectionReport) -> str:
-    return report.model_dump_json(exclude_none=True)
+    """What a collection holds in lines; fields this does not know yet follow as `name: JSON`."""
+    others = ", ".join(report.collections) or "none"
+    if not report.exists:
+        lines = [f"Collection {report.collection} does not exist yet (nothing was ingested into it). Collections: {others}"]
+    else:
+        kind = "hybrid (dense + BM25)" if report.hybrid else "dense only"
+        lines = [
+            f"{report.collection}: {report.chunks} chunks from {report.sources} sources · embedder {report.embedder} "
+            f"({report.dim} dims) · {kind}"
+        ]
+        if report.languages:
+            lines.append("languages: " + ", ".join(f"{language.label(c)} {s:.0%}" for c, s in report.languages.items()))
+        roots = {item.root for item in report.listed}
+        for item in report.listed:
+            root = f" (root {item.root or '(text)'})" if len(roots) > 1 else ""
+            lines.append(f"- {item.source}{root}: {item.chunks} chunks")
+        if len(report.listed) < report.sources:
+            lines.append(f"{len(report.listed)} of {report.sources} sources listed (source and limit choose which)")
+        lines.append(f"collections: {others}")
+    rest = report.model_dump(mode="json", exclude=_REPORTED, exclude_none=True)
+    lines += [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in rest.items()]
+    return "\n".join(lines)

@@ -40,3 +40,24 @@ async def test_search_says_which_language_would_find_more(services: Services) ->
         "This query is in Korean and the documents are mostly in English; the same query in English usually finds more here."
     )
     assert (await search_milvus_docs(services, "How is data stored in milvus?")).note is None
+
+
+@pytest.mark.anyio
+async def test_texts_agents_read_put_the_note_first_and_name_scripts_as_scripts(services: Services) -> None:
+    from server import render
+    from tools.manage import delete_documents, describe_collection
+
+    await ingest_documents(services, ["milvus_docs/en/faq/product_faq.md"])
+    korean = render.text(await search_milvus_docs(services, "밀버스는 데이터를 어떻게 저장하나요?"))
+    assert korean.index("note: This query is in Korean") < korean.index("[1] ")  # read before the passages
+
+    report = await describe_collection(services)
+    report.languages = {"en": 0.98, "latin": 0.02}
+    described = render.text(report)
+    assert "languages: English 98%, Latin-script text, not English 2%" in described
+    assert "product_faq.md: " in described and "{" not in described.splitlines()[0]
+
+    preview = render.text(await delete_documents(services, ["*product_faq.md"], dry_run=True))
+    assert preview.startswith("Dry run, nothing was deleted: would remove ") and "Removed" not in preview
+    done = render.text(await delete_documents(services, ["*product_faq.md"]))
+    assert done.startswith("Removed ") and done.endswith("- milvus_docs/en/faq/product_faq.md")

@@ -69,6 +69,16 @@ def main_languages(share: dict[str, float], floor: float = 0.2) -> list[str]:
     return [code for i, (code, part) in enumerate(share.items()) if i == 0 or part >= floor]
 
 
+def label(code: str) -> str:
+    """A language code as a report names it: a language's name, else what the text's script says, so that
+    `latin` (Latin letters, not English) never reads as the Latin language."""
+    if code in NAMES:
+        return NAMES[code]
+    if code == "latin":
+        return "Latin-script text, not English"
+    return f"{code.capitalize()}-script text"
+
+
 def name(code: str) -> str:
     """A language code as a person (or a model) would name it."""
     return NAMES.get(code, f"the documents' language ({code} script)" if code != "latin" else "the documents' language")
