@@ -272,6 +272,12 @@ class Settings(BaseSettings):
             raise ConfigError(str(exc)) from None
 
     def _services(self) -> Services:
+        missing = [str(root) for root in self.ingest_roots if not root.is_dir()]
+        if missing and not self.read_only:  # such as mcp.json's placeholder left unfilled
+            raise ConfigError(
+                f"INGEST_ROOTS names {', '.join(missing)}, which is not a folder here: set it to the folders ingest may "
+                "read, as absolute paths"
+            )
         return Services(
             store=Store(self.milvus_uri, _secret(self.milvus_token), self.milvus_db, self.milvus_consistency),
             embedder=self.embedder(),

@@ -23,7 +23,9 @@ NETWORK_VARIABLES = ("SSL_CERT_", "UV_")
 def test_mcp_json_is_a_ready_config() -> None:
     config = json.loads((REPO / "mcp.json").read_text())
     server = config["mcpServers"]["milvus-docs"]
-    assert server["command"] == "milvus-qwen-mcp"
+    # absolute paths, since clients start servers with a bare PATH and in a folder of their choosing
+    assert server["command"] == "/ABSOLUTE/PATH/TO/milvus-qwen-mcp/.venv/bin/milvus-qwen-mcp"
+    assert all(server["env"][name].startswith("/ABSOLUTE/PATH/TO/") for name in ("MILVUS_URI", "INGEST_ROOTS"))
     # Qwen-Agent passes only HOME, PATH, ... plus `env`: everything the server needs must be in `env`
     assert {"MILVUS_URI", "INGEST_ROOTS", "DASHSCOPE_API_KEY"} <= set(server["env"])
     fields = {name.upper() for name in Settings.model_fields}
@@ -80,3 +82,22 @@ async def test_uvx_from_the_source_tree_serves_over_stdio(tmp_path: Path) -> Non
         assert (await session.call_tool("ingest_documents", {"paths": ["storage.md"]})).is_error is False
         hits = payload(await session.call_tool("search_milvus_docs", {"query": "where is data stored?"}))["results"]
         assert hits[0]["heading"] == "Storage"
+
+
+def test_mcp_json_left_unfilled_fails_at_start_naming_the_setting(tmp_path: Path) -> None:
+    env = json.loads((REPO / "mcp.json").read_text())["mcpServers"]["milvus-docs"]["env"]
+    done = subprocess.run(
+        [sys.executable, "-m", "server"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "milvus-qwen-mcp: INGEST_ROOTS names /ABSOLUTE/PATH/TO/your/docs, which is not a folder here: set it to the "
+        "folders ingest may read, as absolute paths\n"
+    )
+    assert not Path("/ABSOLUTE").exists()
