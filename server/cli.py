@@ -356,7 +356,8 @@ def _show_info(result: BaseModel, args: argparse.Namespace) -> None:
     kind = "hybrid" if report.get("hybrid") else "dense only"
     console.print(
         f"[bold]{name}[/bold]: {report['chunks']} chunks from {report['sources']} sources, "
-        f"embedder {escape(str(report.get('embedder')))} ({report.get('dim')} dims), {kind}",
+        f"embedder {escape(str(report.get('embedder')))} ({report.get('dim')} dims), {kind}, "
+        f"index {escape(str(report.get('index')))}",
         highlight=False,
     )
     languages = report.get("languages") or {}

@@ -32,7 +32,7 @@ from tools.errors import UserError
 from tools.llm import MAX_TOKENS_LIMIT, Dialect, LLMConfig
 from tools.rerankers import Reranker, RerankProvider, make_reranker, rerank_url
 from tools.services import Services
-from tools.store import Consistency, Store
+from tools.store import Consistency, DenseIndex, IndexType, Store
 
 __all__ = ["ConfigError", "Settings", "exit_with"]
 
@@ -81,6 +81,26 @@ class Settings(BaseSettings):
         "Session",
         description="Read consistency on a Milvus server: Session sees this server's own writes at once; "
         "Strong also every other writer's, at about 200 ms per search on Milvus 2.3",
+    )
+    dense_index: Annotated[IndexType, MILVUS] = Field(
+        defaults.DENSE_INDEX,
+        description="Vector index of new collections: AUTOINDEX (Milvus chooses), FLAT (exact), IVF_FLAT, or HNSW "
+        "(servers only); each collection keeps the one it was made with",
+    )
+    hnsw_m: Annotated[int, MILVUS] = Field(
+        defaults.HNSW_M, ge=2, le=2048, description="HNSW: graph links per vector (new collections)"
+    )
+    hnsw_ef_construction: Annotated[int, MILVUS] = Field(
+        defaults.HNSW_EF_CONSTRUCTION, ge=1, description="HNSW: candidates kept while building (new collections)"
+    )
+    hnsw_ef: Annotated[int, MILVUS] = Field(
+        defaults.HNSW_EF, ge=1, le=32768, description="HNSW: candidates a search keeps (at least the results it asks for)"
+    )
+    ivf_nlist: Annotated[int, MILVUS] = Field(
+        defaults.IVF_NLIST, ge=1, le=65536, description="IVF_FLAT: clusters (new collections)"
+    )
+    ivf_nprobe: Annotated[int, MILVUS] = Field(
+        defaults.IVF_NPROBE, ge=1, le=65536, description="IVF_FLAT: clusters a search reads"
     )
     ingest_roots: Annotated[list[Path], NoDecode, DOCUMENTS] = Field(
         default_factory=lambda: [Path.cwd()],
@@ -251,6 +271,16 @@ class Settings(BaseSettings):
             dimensions=self.embedding_dimensions,
         )
 
+    def dense_index_choice(self) -> DenseIndex:
+        return DenseIndex.chosen(
+            self.dense_index,
+            m=self.hnsw_m,
+            ef_construction=self.hnsw_ef_construction,
+            nlist=self.ivf_nlist,
+            ef=self.hnsw_ef,
+            nprobe=self.ivf_nprobe,
+        )
+
     def reranker(self) -> Reranker | None:
         if self.rerank_provider == "none":
             return None
@@ -279,7 +309,9 @@ class Settings(BaseSettings):
                 "read, as absolute paths"
             )
         return Services(
-            store=Store(self.milvus_uri, _secret(self.milvus_token), self.milvus_db, self.milvus_consistency),
+            store=Store(
+                self.milvus_uri, _secret(self.milvus_token), self.milvus_db, self.milvus_consistency, self.dense_index_choice()
+            ),
             embedder=self.embedder(),
             roots=self.ingest_roots or [Path.cwd()],
             collection=self.milvus_collection,

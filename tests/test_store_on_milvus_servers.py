@@ -4,6 +4,7 @@ standalone (no BM25, one vector field per collection, JSON objects only) in a lo
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 
 from tests.milvus_lite_server import serve_milvus_lite
 from tests.milvus_server import STANDALONE_INSTALL, STANDALONE_VENV, serve_milvus_standalone
-from tools.store import ChunkRow, Store
+from tools.errors import UserError
+from tools.store import ChunkRow, DenseIndex, Store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.milvus_server]
 DIM = 4
@@ -157,3 +159,43 @@ def test_milvus_2_3_facts_the_store_must_handle(standalone: str) -> None:
         client.drop_collection("facts")
     finally:
         client.close()
+
+
+async def test_standalone_2_3_hnsw_is_recorded_and_searched_with_ef_at_least_the_limit(standalone: str) -> None:
+    hnsw = DenseIndex.chosen("HNSW", m=8, ef_construction=32, ef=16)
+    store = Store(standalone, dense_index=hnsw)
+    try:
+        info = await store.ensure("docs_hnsw", "toy", DIM)
+        assert info.index == hnsw
+        rows = [_row(f"c{i:02d}", [1.0, i / 60, (i % 7) / 7, 0.0], f"text {i}") for i in range(60)]
+        await store.upsert("docs_hnsw", rows)
+        await store.flush("docs_hnsw")
+        made = await store.connection.run(lambda client: client.describe_index("docs_hnsw", "vector"))
+        assert (made["index_type"], int(made["M"]), int(made["efConstruction"])) == ("HNSW", 8, 32)
+        # 50 results from an index searched with ef=16: Milvus refuses ef < limit, so the store raises it
+        assert len(await store.search_dense("docs_hnsw", [1.0, 0.0, 0.0, 0.0], 50)) == 50
+        ids = [f"c{i:02d}" for i in range(0, 60, 2)]
+        found = await store.search_dense("docs_hnsw", [1.0, 0.0, 0.0, 0.0], len(ids), ids=ids, rows=False)
+        assert sorted(h.chunk_id for h in found) == ids
+    finally:
+        store.close()
+    reopened = Store(standalone)  # default settings (AUTOINDEX): the collection keeps its HNSW
+    try:
+        again = await reopened.info("docs_hnsw")
+        assert again is not None and (again.index.type, again.index.build) == ("HNSW", hnsw.build)
+        assert len(await reopened.search_dense("docs_hnsw", [1.0, 0.0, 0.0, 0.0], 40)) == 40
+    finally:
+        reopened.close()
+
+
+async def test_standalone_2_3_refused_index_is_one_clear_error(standalone: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Not the misleading 'cannot make it with BM25, made it dense-only' of before, and no half-made collection."""
+    store = Store(standalone, dense_index=DenseIndex("IVF_FLAT", {"nlist": 70000}))
+    try:
+        with caplog.at_level(logging.WARNING), pytest.raises(UserError) as refused:
+            await store.ensure("docs_refused", "toy", DIM)
+        assert "cannot build a IVF_FLAT index (DENSE_INDEX): it said:" in str(refused.value)
+        assert "docs_refused" not in await store.collections()
+        assert not [r for r in caplog.records if "dense-only" in r.getMessage()]
+    finally:
+        store.close()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 Mode = Literal["dense", "bm25", "hybrid"]
 
@@ -19,6 +19,15 @@ MAX_FILE_MB = 10.0
 # Sphinx genindex and search pages) are recognised by their content and left out whatever their name.
 INGEST_EXCLUDE: tuple[str, ...] = ()
 MAX_PAGES = 2000  # a PDF or deck with more pages is skipped: about 1,000 chunks, a few minutes of embedding
+
+# The dense index of new collections (recorded in each, so searches match it). AUTOINDEX lets Milvus choose (Lite:
+# brute force; servers: an HNSW-like index); HNSW needs a server (see README, "Scale").
+DENSE_INDEX: Final = "AUTOINDEX"
+HNSW_M = 16  # graph links per vector: Milvus's usual default
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF = 64  # candidates a search keeps; raised to the result count asked for (HNSW needs ef >= limit)
+IVF_NLIST = 1024  # clusters; about 4 x sqrt(rows) suits a million rows
+IVF_NPROBE = 16  # clusters a search reads
 
 # A reranker reads this many of the best candidates (DashScope takes up to 500 per request).
 RERANK_CANDIDATES = 30

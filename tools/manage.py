@@ -40,6 +40,9 @@ class CollectionReport(Result):
     embedder: str | None = Field(None, description="The embedder that built it; searches must use the same")
     dim: int | None = Field(None, description="The embedding size")
     hybrid: bool | None = Field(None, description="Whether it has the BM25 field hybrid and bm25 searches need")
+    index: str | None = Field(
+        None, description="Its vector index, as made, and the search settings used on it, e.g. 'HNSW (M=16, ...)'"
+    )
     chunks: int = 0
     sources: int = 0
     languages: dict[str, float] = Field(
@@ -81,6 +84,7 @@ async def describe_collection(
         embedder=info.embedder,
         dim=info.dim,
         hybrid=info.hybrid,
+        index=info.index.describe(),
         chunks=sum(counts.values()),
         sources=len(counts),
         languages=await document_languages(services, info.name),

@@ -3,7 +3,27 @@ fields, embedder record, index and search parameters), `filters` (quoting, globs
 searches, listings). Nothing else in the project talks to Milvus."""
 
 from tools.checks import collection_name as check_collection_name
-from tools.store.schema import ChunkRef, ChunkRow, CollectionInfo, DocKey
+from tools.store.schema import (
+    INDEX_TYPES,
+    ChunkRef,
+    ChunkRow,
+    CollectionInfo,
+    DenseIndex,
+    DocKey,
+    IndexType,
+)
 from tools.store.store import Consistency, Hit, Store
 
-__all__ = ["ChunkRef", "ChunkRow", "CollectionInfo", "Consistency", "DocKey", "Hit", "Store", "check_collection_name"]
+__all__ = [
+    "INDEX_TYPES",
+    "ChunkRef",
+    "ChunkRow",
+    "CollectionInfo",
+    "Consistency",
+    "DenseIndex",
+    "DocKey",
+    "Hit",
+    "IndexType",
+    "Store",
+    "check_collection_name",
+]

@@ -1,14 +1,12 @@
 """The collection's shape in one place: the typed chunk row, the Milvus fields it maps to, the embedder
 record, and the index and search parameters. Nothing here opens a connection.
-
-To use another index type, change `DENSE_INDEX` and `DENSE_SEARCH` together.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Literal, get_args
 
 from tools.errors import UserError
 
@@ -17,12 +15,68 @@ SOURCE_MAX = 4096
 TITLE_MAX = 1024
 ID_MAX = 64
 
-# Milvus Lite indexes only FLAT, IVF_FLAT and AUTOINDEX (and scans small segments); servers pick HNSW-like indexes.
-DENSE_INDEX = {"index_type": "AUTOINDEX", "metric_type": "COSINE"}
-DENSE_SEARCH = {"metric_type": "COSINE"}
+IndexType = Literal["AUTOINDEX", "FLAT", "IVF_FLAT", "HNSW"]
+INDEX_TYPES: tuple[IndexType, ...] = get_args(IndexType)
+LITE_INDEX_TYPES: tuple[IndexType, ...] = ("AUTOINDEX", "FLAT", "IVF_FLAT")  # all Milvus Lite builds
+METRIC = "COSINE"
 SPARSE_INDEX = {"index_type": "SPARSE_INVERTED_INDEX", "metric_type": "BM25"}
 SPARSE_SEARCH = {"metric_type": "BM25"}
 BM25_ANALYZER = {"type": "english"}
+
+
+@dataclass(frozen=True)
+class DenseIndex:
+    """The index of a collection's vector fields and how searches tune it.
+
+    The type and its build parameters are recorded in the collection when it is made, so every search sends the
+    parameters of the index it runs on, whatever the settings say now; `ef` and `nprobe` are search-time knobs
+    and come from the settings. A collection made before the record existed has AUTOINDEX, as all were then.
+    """
+
+    type: IndexType = "AUTOINDEX"
+    build: dict[str, int] = field(default_factory=dict)  # HNSW: M, efConstruction; IVF_FLAT: nlist
+    ef: int = 64  # HNSW: candidates kept while searching; raised to the result count a search asks for
+    nprobe: int = 16  # IVF_FLAT: clusters searched
+
+    @classmethod
+    def chosen(
+        cls, type: IndexType = "AUTOINDEX", *, m: int = 16, ef_construction: int = 200, nlist: int = 1024, ef: int = 64,
+        nprobe: int = 16,
+    ) -> DenseIndex:  # fmt: skip
+        """The index the settings ask for, with the build parameters its type takes."""
+        build = {"HNSW": {"M": m, "efConstruction": ef_construction}, "IVF_FLAT": {"nlist": nlist}}.get(type, {})
+        return cls(type, build, ef, nprobe)
+
+    def index_params(self) -> dict[str, Any]:
+        """What `add_index` takes."""
+        return {"index_type": self.type, "metric_type": METRIC, "params": dict(self.build)}
+
+    def search_params(self, limit: int) -> dict[str, Any]:
+        """What a search for `limit` results sends: HNSW needs ef >= limit; IVF_FLAT's nprobe at most its nlist."""
+        if self.type == "HNSW":
+            return {"metric_type": METRIC, "params": {"ef": max(self.ef, limit)}}
+        if self.type == "IVF_FLAT":
+            return {"metric_type": METRIC, "params": {"nprobe": min(self.nprobe, self.build.get("nlist", self.nprobe))}}
+        return {"metric_type": METRIC}
+
+    def record(self) -> dict[str, Any]:
+        return {"type": self.type, "params": dict(self.build)}
+
+    def recorded(self, record: Any) -> DenseIndex:
+        """The index a collection records, with this one's search knobs."""
+        if not isinstance(record, dict) or record.get("type") not in INDEX_TYPES:
+            return replace(self, type="AUTOINDEX", build={})
+        return replace(self, type=record["type"], build={str(k): int(v) for k, v in (record.get("params") or {}).items()})
+
+    def describe(self) -> str:
+        """`HNSW (M=16, efConstruction=200; searches ef=64, or the result count if larger)`."""
+        build = ", ".join(f"{k}={v}" for k, v in self.build.items())
+        knob = {"HNSW": f"searches ef={self.ef}, or the result count if larger", "IVF_FLAT": f"searches nprobe={self.nprobe}"}
+        parts = "; ".join(p for p in (build, knob.get(self.type, "")) if p)
+        return f"{self.type} ({parts})" if parts else self.type
+
+
+DEFAULT_INDEX = DenseIndex()  # what every collection had before the index was a choice
 
 
 @dataclass
@@ -75,6 +129,7 @@ class CollectionInfo:
     fields: frozenset[str]  # the ChunkRow fields the collection has
     hybrid: bool  # has the BM25 field
     headings_object: bool = False  # headings kept as {"path": [...]}: Milvus < 2.4 JSON fields take objects only
+    index: DenseIndex = DEFAULT_INDEX  # the index of its vector fields, as recorded
 
     @property
     def heading_vectors(self) -> bool:
@@ -106,8 +161,9 @@ def clip(value: str, max_bytes: int) -> str:
     return value if len(data) <= max_bytes else data[:max_bytes].decode(errors="ignore")
 
 
-def read_info(name: str, description: dict[str, Any]) -> CollectionInfo:
-    """A collection's info from `describe_collection`: the embedder record in its description, its fields."""
+def read_info(name: str, description: dict[str, Any], tuning: DenseIndex = DEFAULT_INDEX) -> CollectionInfo:
+    """A collection's info from `describe_collection`: the embedder and index records in its description, its
+    fields; searches tune its index with `tuning`'s knobs."""
     try:
         meta = json.loads(description.get("description") or "{}")
     except json.JSONDecodeError:
@@ -116,19 +172,28 @@ def read_info(name: str, description: dict[str, Any]) -> CollectionInfo:
         raise UserError(f"Collection {name!r} was not made by this server (it has no embedder record)")
     names = {f["name"] for f in description.get("fields", [])}
     return CollectionInfo(
-        name, meta["embedder"], int(meta["dim"]), ALL_FIELDS & names, "sparse" in names, meta.get("headings") == "object"
+        name,
+        meta["embedder"],
+        int(meta["dim"]),
+        ALL_FIELDS & names,
+        "sparse" in names,
+        meta.get("headings") == "object",
+        tuning.recorded(meta.get("index")),
     )
 
 
-def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any, Any, frozenset[str]]:
+def create_schema(
+    client: Any, embedder: str, dim: int, full: bool, dense: DenseIndex = DEFAULT_INDEX
+) -> tuple[Any, Any, frozenset[str]]:
     """The schema, index parameters and row fields of a new collection; `full` adds BM25 and heading vectors
     (Milvus >= 2.5).
 
-    Milvus Lite keeps no collection properties, so the embedder record lives in the schema's description.
+    Milvus Lite keeps no collection properties, so the embedder and index records live in the schema's description.
     """
     from pymilvus import DataType, Function, FunctionType
 
-    meta: dict[str, Any] = {"embedder": embedder, "dim": dim} | ({} if full else {"headings": "object"})
+    meta: dict[str, Any] = {"embedder": embedder, "dim": dim, "index": dense.record()}
+    meta |= {} if full else {"headings": "object"}
     schema = client.create_schema(auto_id=False, description=json.dumps(meta))
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=ID_MAX)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
@@ -144,14 +209,14 @@ def create_schema(client: Any, embedder: str, dim: int, full: bool) -> tuple[Any
     schema.add_field("page_end", DataType.INT64)
     schema.add_field("lang", DataType.VARCHAR, max_length=16)
     index = client.prepare_index_params()
-    index.add_index("vector", **DENSE_INDEX)
+    index.add_index("vector", **dense.index_params())
     if full:
         schema.add_field("heading_vector", DataType.FLOAT_VECTOR, dim=dim)
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
             Function(name="text_bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"])
         )
-        index.add_index("heading_vector", **DENSE_INDEX)
+        index.add_index("heading_vector", **dense.index_params())
         index.add_index("sparse", **SPARSE_INDEX)
     return schema, index, ALL_FIELDS if full else ALL_FIELDS - {"heading_vector"}
 

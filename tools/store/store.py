@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,11 +19,13 @@ from tools.errors import UserError
 from tools.store import filters
 from tools.store.connection import Connection
 from tools.store.schema import (
-    DENSE_SEARCH,
+    DEFAULT_INDEX,
+    LITE_INDEX_TYPES,
     SPARSE_SEARCH,
     ChunkRef,
     ChunkRow,
     CollectionInfo,
+    DenseIndex,
     DocKey,
     create_schema,
     from_entity,
@@ -51,9 +54,16 @@ class Store:
     """Chunks in Milvus (a Lite file, a server or Zilliz Cloud), opened on first use."""
 
     def __init__(
-        self, uri: str, token: str | None = None, db_name: str | None = None, consistency: Consistency = "Session"
+        self,
+        uri: str,
+        token: str | None = None,
+        db_name: str | None = None,
+        consistency: Consistency = "Session",
+        dense_index: DenseIndex = DEFAULT_INDEX,
     ) -> None:
         self.connection = Connection(uri, token, db_name)
+        # New collections get this index; searches use its knobs (ef, nprobe) on the index each collection records.
+        self.dense_index = dense_index
         self.connection.on_reconnect = self._forget_loaded
         # Reads use this level. Session sees this process's own writes at once; Strong also waits for every other
         # writer's (about 200 ms per read on Milvus 2.3); Milvus Lite ignores it.
@@ -94,7 +104,7 @@ class Store:
     def _describe(self, client: Any, name: str) -> CollectionInfo | None:
         if not client.has_collection(name):
             return None
-        info = read_info(name, client.describe_collection(name))
+        info = read_info(name, client.describe_collection(name), self.dense_index)
         self._ensure_loaded(client, name)
         self._info[name] = info
         return info
@@ -113,33 +123,51 @@ class Store:
         return info
 
     def _create(self, client: Any, name: str, embedder: str, dim: int) -> CollectionInfo:
-        """A collection with BM25 and heading vectors; dense-only where the server lacks them (Milvus < 2.5)."""
+        """A collection with BM25 and heading vectors; dense-only where the server lacks them (Milvus < 2.5).
+        An index the backend does not build is one error naming DENSE_INDEX, and leaves no collection behind."""
         from pymilvus import MilvusException
 
+        dense = self.dense_index
+        if self.connection.is_lite and dense.type not in LITE_INDEX_TYPES:
+            raise UserError(self._index_refused(f"Milvus Lite builds only {', '.join(LITE_INDEX_TYPES)}"))
         try:
-            schema, index, fields = create_schema(client, embedder, dim, full=True)
+            schema, index, fields = create_schema(client, embedder, dim, full=True, dense=dense)
             _make_collection(client, name, schema, index)
             full = True
         except MilvusException as exc:
             if client.has_collection(name):
                 if "sparse" in client.list_indexes(name):
                     raise
-                client.drop_collection(name)  # made before its BM25 index failed (Milvus < 2.5)
+                client.drop_collection(name)  # made before an index failed
+            try:
+                schema, index, fields = create_schema(client, embedder, dim, full=False, dense=dense)
+                _make_collection(client, name, schema, index)
+            except MilvusException as dense_exc:  # not BM25 then: the dense index itself is refused
+                if client.has_collection(name):
+                    client.drop_collection(name)
+                raise UserError(self._index_refused(f"it said: {dense_exc.message}")) from None
             log.warning(
-                "Milvus at %s cannot make collection %s with BM25 and a second vector field (%s); making it "
+                "Milvus at %s cannot make collection %s with BM25 and a second vector field (%s); made it "
                 "dense-only: hybrid and bm25 searches will fall back to dense",
                 self.connection.where(),
                 name,
                 exc.message,
             )
-            schema, index, fields = create_schema(client, embedder, dim, full=False)
-            _make_collection(client, name, schema, index)
             full = False
-        log.info("created collection %s (%s, dim %d%s)", name, embedder, dim, "" if full else ", dense only")
+        log.info(
+            "created collection %s (%s, dim %d, %s%s)", name, embedder, dim, dense.describe(), "" if full else ", dense only"
+        )
         self._ensure_loaded(client, name)
-        info = CollectionInfo(name, embedder, dim, fields, hybrid=full, headings_object=not full)
+        info = CollectionInfo(name, embedder, dim, fields, hybrid=full, headings_object=not full, index=dense)
         self._info[name] = info
         return info
+
+    def _index_refused(self, why: str) -> str:
+        return (
+            f"Milvus at {self.connection.where()} cannot build a {self.dense_index.type} index (DENSE_INDEX): {why}. "
+            f"Set DENSE_INDEX to one it builds (Milvus Lite: {', '.join(LITE_INDEX_TYPES)}; servers also HNSW), "
+            "or check its parameters"
+        )
 
     async def collections(self) -> list[str]:
         if self._missing_file():
@@ -294,25 +322,27 @@ class Store:
     ) -> list[Hit]:
         """Nearest chunks by cosine similarity of `field`, optionally only from sources matching the glob
         `source`, or only among the chunks `ids`; with their rows unless `rows` is false."""
-        return await self._search(name, vector, field, DENSE_SEARCH, limit, source, ids, rows)
+        index = (await self._known(name)).index
+        return await self._search(name, vector, field, index.search_params, limit, source, ids, rows)
 
     async def search_bm25(self, name: str, text: str, limit: int, *, source: str | None = None, rows: bool = True) -> list[Hit]:
         """Chunks ranked by Milvus's built-in BM25 over the chunk text."""
-        return await self._search(name, text, "sparse", SPARSE_SEARCH, limit, source, None, rows)
+        return await self._search(name, text, "sparse", lambda _: SPARSE_SEARCH, limit, source, None, rows)
 
     async def _search(
         self,
         name: str,
         data: Any,
         field: str,
-        params: dict[str, Any],
+        params: Callable[[int], dict[str, Any]],
         limit: int,
         source: str | None,
         ids: list[str] | None,
         rows: bool,
     ) -> list[Hit]:
         """Milvus narrows a source filter to a superset (see filters.like), checked here; when too few results
-        pass, the search is repeated deeper, up to Milvus's result window."""
+        pass, the search is repeated deeper, up to Milvus's result window. `params` gives the search parameters
+        for a search that asks for that many results."""
         output = (await self._known(name)).row_fields if rows else []
         expr = filters.is_in("id", ids) if ids is not None else ""
         if source:
@@ -322,7 +352,7 @@ class Store:
         while True:
             result = await self.connection.run(
                 _search_or_empty, name, [data], anns_field=field, limit=depth, filter=expr, output_fields=output,
-                search_params=params, consistency_level=self.consistency,
+                search_params=params(depth), consistency_level=self.consistency,
             )  # fmt: skip
             found = [h for h in result[0] if not source or globs.matches(h["entity"]["source"], source)]
             if len(found) >= limit or len(result[0]) < depth or depth >= QUERY_WINDOW:
