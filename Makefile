@@ -40,10 +40,14 @@ lint: $(VENV)/.test-installed
 # Debian's document tools for tests/test_readers.py and bench/bench_formats.py: pandoc, LibreOffice Writer and Calc, qpdf,
 # poppler-utils, img2pdf (about 50 s and 450 MB on Debian 12 with none yet; `apt-get update` only if the install
 # fails without it). Without apt-get it says so, and the tests that need a tool skip, naming this target.
+# Installs wait up to 5 minutes for the dpkg lock that another apt or unattended-upgrades may hold.
+APT_INSTALL := $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends
+APT_UPDATE := $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get -o DPkg::Lock::Timeout=300 update -q
 .cache/doc-tools.installed:
 	@if ! command -v apt-get >/dev/null; then echo "no apt-get: install pandoc, LibreOffice, qpdf, poppler and img2pdf yourself"; exit 0; fi; \
-	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); pkgs="pandoc libreoffice-writer-nogui libreoffice-calc-nogui qpdf poppler-utils img2pdf"; \
-	$$sudo apt-get install -y -q --no-install-recommends $$pkgs || { $$sudo apt-get update -q && $$sudo apt-get install -y -q --no-install-recommends $$pkgs; } \
+	pkgs="pandoc libreoffice-writer-nogui libreoffice-calc-nogui qpdf poppler-utils img2pdf"; \
+	echo "installing Debian packages for the document tests: $$pkgs"; \
+	$(APT_INSTALL) $$pkgs || { $(APT_UPDATE) && $(APT_INSTALL) $$pkgs; } \
 	&& mkdir -p .cache && touch $@
 
 test: lint .cache/milvus-server-venv/.installed .cache/doc-tools.installed
