@@ -1,4 +1,5 @@
-"""End to end: the real server over stdio, the real model, a real Milvus Lite file."""
+"""End to end: the real server over stdio, the real model, a real Milvus Lite file; and the log messages a client
+gets, over MCP in process."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import LoggingMessageNotificationParams
 
-from tests.mcp_stdio import payload, stdio_session
+from tests.conftest import memory_session, payload, server_env, stdio_session
 
 pytestmark = pytest.mark.anyio
 QUESTION = "How is data stored in milvus?"
@@ -67,8 +68,7 @@ async def test_log_messages_follow_the_clients_level(tmp_path: Path) -> None:
         assert params.logger == "milvus-qwen"
         messages.append((params.level, params.data))
 
-    env = {"MILVUS_URI": str(tmp_path / "log.db"), "INGEST_ROOTS": str(root)}
-    async with stdio_session(env, logging_callback=on_log) as session:
+    async with memory_session(server_env(tmp_path / "log.db", root), logging_callback=on_log) as session:
         assert session.server_capabilities.logging is not None
         assert not (await session.call_tool("ingest_documents", {"paths": [str(root)]})).is_error
         assert [level for level, _ in messages] == ["info", "warning", "warning"]

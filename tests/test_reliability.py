@@ -1,4 +1,5 @@
-"""Bad input, faults, concurrency and secrets, through the real server over stdio.
+"""Bad input, faults, concurrency and secrets, through the real server over MCP: in process, and over stdio where a
+process is killed, shared or its log read.
 
 Every bad input must come back as an MCP error result a person can read, with the server still serving;
 every fault must be survived, and the next call after it must work; nothing may be lost or leaked.
@@ -19,9 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FAQ, REPO
+from tests.conftest import FAQ, REPO, memory_session, payload, server_env, stdio_session
 from tests.dashscope_stub import run_stub
-from tests.mcp_stdio import payload, stdio_session
 
 pytestmark = pytest.mark.anyio
 QUESTION = "How is data stored in milvus?"
@@ -50,7 +50,7 @@ KEY = "sk-secret-reliability-0123456789"
 
 
 def _env(tmp_path: Path, docs: Path, **extra: str) -> dict[str, str]:
-    return {"MILVUS_URI": str(tmp_path / "r.db"), "INGEST_ROOTS": str(docs), **extra}
+    return server_env(tmp_path / "r.db", docs, **extra)
 
 
 @pytest.mark.slow
@@ -95,7 +95,7 @@ async def test_bad_input_gets_clear_errors_and_the_server_keeps_serving(docs: Pa
         ("answer_with_qwen", {"question": QUESTION, "thinking_budget": 1.5}, "thinking_budget"),
         ("delete_documents", {"sources": ["nothing/*"]}, "No source"),
     ]
-    async with stdio_session(_env(tmp_path, docs, DASHSCOPE_API_KEY=KEY, MAX_FILE_MB="0.03")) as session:
+    async with memory_session(_env(tmp_path, docs, DASHSCOPE_API_KEY=KEY, MAX_FILE_MB="0.03")) as session:
         first = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}))
         for tool, arguments, expected in bad_calls:
             result = await session.call_tool(tool, arguments)
@@ -146,9 +146,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One server for many generated calls: (portal, session)."""
     base = tmp_path_factory.mktemp("fuzz")
     shutil.copytree(FAQ, base / "root" / "milvus_docs")
-    env = {"MILVUS_URI": str(base / "fuzz.db"), "INGEST_ROOTS": str(base / "root")}
+    env = server_env(base / "fuzz.db", base / "root")
     with anyio.from_thread.start_blocking_portal() as portal:
-        with portal.wrap_async_context_manager(stdio_session(env)) as session:
+        with portal.wrap_async_context_manager(memory_session(env)) as session:
             portal.call(session.call_tool, "ingest_documents", {"paths": ["milvus_docs/en/faq/product_faq.md"]})
             yield portal, session
 
@@ -169,7 +169,7 @@ def test_arguments_of_any_shape_never_crash_the_server(
 
 @pytest.mark.slow
 async def test_twenty_calls_in_flight_and_searches_during_an_ingest(docs: Path, tmp_path: Path) -> None:
-    async with stdio_session(_env(tmp_path, docs)) as session:
+    async with memory_session(_env(tmp_path, docs)) as session:
         await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]})
         questions = QUESTIONS
         expected = {q: payload(await session.call_tool("search_milvus_docs", {"query": q}))["results"] for q in questions}
@@ -195,7 +195,7 @@ async def test_twenty_calls_in_flight_and_searches_during_an_ingest(docs: Path, 
 @pytest.mark.slow
 async def test_cancelled_ingest_then_the_same_ingest_converges(docs: Path, tmp_path: Path) -> None:
     corpus = _bigger_corpus(docs, copies=8)
-    async with stdio_session(_env(tmp_path, docs)) as session:
+    async with memory_session(_env(tmp_path, docs)) as session:
         seen = anyio.Event()
 
         async def on_progress(done: float, total: float | None, message: str | None) -> None:
@@ -251,7 +251,7 @@ async def test_killed_mid_ingest_then_the_same_ingest_converges(docs: Path, tmp_
             process.kill()  # SIGKILL, in the middle of the ingest
             break
     process.wait()
-    async with stdio_session(_env(tmp_path, docs)) as session:
+    async with memory_session(_env(tmp_path, docs)) as session:
         again = payload(await session.call_tool("ingest_documents", {"paths": [corpus]}))
         assert again["chunks_unchanged"] > 0
     assert _stored(tmp_path / "r.db") == await _clean_run(docs, corpus, tmp_path)
@@ -341,6 +341,6 @@ async def _clean_run(docs: Path, corpus: str, tmp_path: Path) -> list[tuple[str,
     clean = tmp_path / "clean"
     shutil.rmtree(clean, ignore_errors=True)
     clean.mkdir()
-    async with stdio_session(_env(clean, docs)) as session:
+    async with memory_session(_env(clean, docs)) as session:
         await session.call_tool("ingest_documents", {"paths": [corpus]})
     return _stored(clean / "r.db")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.embeddings_stub import run_embeddings_stub
-from tests.mcp_stdio import payload, stdio_session
-from tests.rerank_stub import run_rerank_stub
+from tests.conftest import memory_session, payload, server_env
+from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
+from tests.rerank_stub import RerankStub
 from tools.embedders.openai import OpenAIEmbedder
 from tools.errors import UserError
 
@@ -53,45 +53,41 @@ async def _batches_concurrency_retries_and_errors(closing: list[OpenAIEmbedder])
         await closing[-1].embed_query("x")
 
 
-async def test_ingest_and_search_over_stdio_with_remote_embeddings(docs: Path, tmp_path: Path) -> None:
-    with run_embeddings_stub(KEY) as stub:
-        env = {
-            "MILVUS_URI": str(tmp_path / "remote.db"),
-            "INGEST_ROOTS": str(docs),
-            **stub.settings(512, model="text-embedding-v4"),
-        }
-        async with stdio_session(env) as session:
-            ingested = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}))
-            assert ingested["chunks_added"] > 40
-            hits = payload(await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"}))
-            assert hits["results"][0]["heading"] == "Where does Milvus store data?"
-            info = payload(await session.call_tool("describe_collection", {}))
-            assert (info["embedder"], info["dim"]) == ("text-embedding-v4", 512)
-        async with stdio_session({**env, "EMBEDDING_DIMENSIONS": "1024"}) as session:
-            mismatch = await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"})
-            assert mismatch.is_error and "built with embedder text-embedding-v4 (512 dims)" in mismatch.content[0].text
+async def test_ingest_and_search_over_mcp_with_remote_embeddings(docs: Path, tmp_path: Path, embeddings: EmbeddingsStub) -> None:
+    env = server_env(tmp_path / "remote.db", docs, **embeddings.settings(512, model="text-embedding-v4"))
+    async with memory_session(env) as session:
+        ingested = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}))
+        assert ingested["chunks_added"] > 40
+        hits = payload(await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"}))
+        assert hits["results"][0]["heading"] == "Where does Milvus store data?"
+        info = payload(await session.call_tool("describe_collection", {}))
+        assert (info["embedder"], info["dim"]) == ("text-embedding-v4", 512)
+    async with memory_session({**env, "EMBEDDING_DIMENSIONS": "1024"}) as session:
+        mismatch = await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"})
+        assert mismatch.is_error and "built with embedder text-embedding-v4 (512 dims)" in mismatch.content[0].text
 
 
-async def test_the_dashscope_preset_and_a_reranker_over_stdio(docs: Path, tmp_path: Path) -> None:
+async def test_the_dashscope_preset_and_a_reranker_over_mcp(
+    docs: Path, tmp_path: Path, embeddings: EmbeddingsStub, reranks: RerankStub
+) -> None:
     """EMBEDDING_PROVIDER=dashscope and RERANK_PROVIDER=dashscope need only DASHSCOPE_BASE_URL and DASHSCOPE_API_KEY."""
-    with run_embeddings_stub(KEY) as embeddings, run_rerank_stub(KEY) as reranks:
-        base = embeddings.base_url  # http://127.0.0.1:PORT/compatible-mode/v1, as DashScope's chat base
-        env = {
-            "MILVUS_URI": str(tmp_path / "preset.db"),
-            "INGEST_ROOTS": str(docs),
-            "DASHSCOPE_BASE_URL": base,
-            "DASHSCOPE_API_KEY": KEY,
-            "EMBEDDING_PROVIDER": "dashscope",
-            "RERANK_PROVIDER": "dashscope",
-            "RERANK_BASE_URL": reranks.base + "/compatible-mode/v1",  # the rerank path follows from a DashScope base
-            "RERANK_CANDIDATES": "12",
-        }
-        async with stdio_session(env) as session:
-            ingested = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]}))
-            assert ingested["chunks_added"] > 40
-            info = payload(await session.call_tool("describe_collection", {}))
-            assert (info["embedder"], info["dim"]) == ("text-embedding-v4", 1024)
-            found = payload(await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"}))
-            assert found["scores"] == "rerank" and len(found["results"]) == 3
-            assert reranks.requests[-1]["path"] == "/compatible-api/v1/reranks"
-            assert reranks.requests[-1]["model"] == "qwen3-rerank" and len(reranks.requests[-1]["documents"]) == 12
+    reranks.api_key = embeddings.api_key  # one DashScope key for both
+    env = server_env(
+        tmp_path / "preset.db",
+        docs,
+        DASHSCOPE_BASE_URL=embeddings.base_url,  # http://127.0.0.1:PORT/compatible-mode/v1, as DashScope's chat base
+        DASHSCOPE_API_KEY=embeddings.api_key,
+        EMBEDDING_PROVIDER="dashscope",
+        RERANK_PROVIDER="dashscope",
+        RERANK_BASE_URL=reranks.base + "/compatible-mode/v1",  # the rerank path follows from a DashScope base
+        RERANK_CANDIDATES="12",
+    )
+    async with memory_session(env) as session:
+        ingested = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]}))
+        assert ingested["chunks_added"] > 40
+        info = payload(await session.call_tool("describe_collection", {}))
+        assert (info["embedder"], info["dim"]) == ("text-embedding-v4", 1024)
+        found = payload(await session.call_tool("search_milvus_docs", {"query": "Where does Milvus store data?"}))
+        assert found["scores"] == "rerank" and len(found["results"]) == 3
+        assert reranks.requests[-1]["path"] == "/compatible-api/v1/reranks"
+        assert reranks.requests[-1]["model"] == "qwen3-rerank" and len(reranks.requests[-1]["documents"]) == 12
