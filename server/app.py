@@ -16,7 +16,8 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import Message, UserMessage
-from mcp_types import CallToolResult, InputRequiredResult, Resource, TextContent, ToolAnnotations
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, CallToolResult, InputRequiredResult, Resource, TextContent, ToolAnnotations
 from mcp_types import Tool as MCPTool
 from pydantic import BaseModel, Field, StrictInt, ValidationError
 
@@ -262,9 +263,19 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         return _reply(await _answer(manage.describe_collection(services, collection=collection, source=source, limit=limit)))
 
     @mcp.prompt(name="ask_docs", title="Ask the documents")
-    async def ask_docs(question: str, top_k: int = defaults.TOP_K, source: str | None = None) -> list[Message]:
-        """The tutorial's RAG prompt for a question: the best passages in <context>, the question in <question>."""
-        found = await _answer(search.search_milvus_docs(services, question, top_k=top_k, source=source))
+    async def ask_docs(
+        question: Annotated[str, Field(description="The question, in the documents' language")],
+        top_k: Annotated[str | None, Field(description=f"How many passages to fill in (1-{search.MAX_TOP_K})")] = None,
+        source: SourceFilter = None,
+    ) -> list[Message]:
+        """The tutorial's RAG prompt for a question: the best passages in <context>, the question in <question>.
+        Its arguments are checked as the search tool's are; a bad one is an invalid-params error that says why
+        (prompt arguments arrive as strings, so top_k is read here)."""
+        k = int(top_k) if top_k is not None and top_k.strip().isdigit() else defaults.TOP_K if top_k is None else top_k
+        try:
+            found = await search.search_milvus_docs(services, question, top_k=k, source=source)  # type: ignore[arg-type]
+        except UserError as exc:
+            raise MCPError(INVALID_PARAMS, str(exc)) from exc
         system, user = answer.build_messages(question, found.results)
         return [UserMessage(f"{system['content']}\n\n{user['content']}")]
 

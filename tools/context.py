@@ -10,7 +10,7 @@ import re
 
 from pydantic import Field
 
-from tools.checks import whole_number
+from tools.checks import shown, whole_number
 from tools.errors import UserError
 from tools.result import Result
 from tools.search import citation, open_collection
@@ -59,7 +59,7 @@ async def read_context(
     whole_number("before", before, 0, MAX_AROUND)
     whole_number("after", after, 0, MAX_AROUND)
     if not isinstance(chunk_id, str) or not re.fullmatch(r"[0-9a-f]{8,32}", chunk_id.strip()):
-        raise UserError(f"chunk_id must be a search result's id (8 to 32 hex characters), not {chunk_id!r}")
+        raise UserError(f"chunk_id must be a search result's id (8 to 32 hex characters), not {shown(chunk_id)}")
     info = await open_collection(services, collection)
     chunk_id = await _full_id(services, info.name, chunk_id.strip())
     found = (await services.store.fetch(info.name, [chunk_id])).get(chunk_id)
@@ -138,7 +138,7 @@ async def read_document(services: Services, source: str, *, collection: str | No
     info = await open_collection(services, collection)
     refs = (await services.store.existing(info.name, [source])).get(source, [])
     if not refs:
-        raise UserError(f"No document {source!r} in {info.name!r}; describe_collection lists them")
+        raise UserError(f"No document {shown(source)} in {info.name!r}; describe_collection lists them")
     root = min(ref.root for ref in refs)
     last = max(ref.chunk_index for ref in refs if ref.root == root)
     rows = await services.store.document_chunks(info.name, (root, source), 0, last)

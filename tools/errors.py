@@ -12,8 +12,18 @@ import anyio
 ProgressFn = Callable[[float, float | None, str], Awaitable[None]]
 
 
+MESSAGE_CHARS = 4000  # of a whole message: a few echoed values and the advice
+
+
 class UserError(Exception):
-    """A failure the caller can understand and act on; the MCP layer returns it as `isError`."""
+    """A failure the caller can understand and act on; the MCP layer returns it as `isError`. A message longer than
+    `MESSAGE_CHARS` (a huge value echoed whole) keeps its start and its end, where the advice is."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        if isinstance(message, str) and len(message) > MESSAGE_CHARS:
+            cut = len(message) - MESSAGE_CHARS
+            message = f"{message[: MESSAGE_CHARS // 2]} ...({cut:,} characters cut)... {message[-MESSAGE_CHARS // 2 :]}"
+        super().__init__(message, *args)
 
 
 class LLMError(UserError):

@@ -178,7 +178,7 @@ def _exclude(found: Collected, patterns: list[str]) -> None:
     """Leave out the files whose source matches an exclude glob, each reported as skipped with the pattern."""
     if not patterns:
         return
-    regexes = [(p, globs.source_regex(p)) for p in patterns]
+    regexes = [(p, globs.source_glob(p)) for p in patterns]
     kept: list[FoundFile] = []
     for f in found.files:
         hit = next((p for p, regex in regexes if regex.fullmatch(f.source)), None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 from pydantic import Field
 
-from tools.checks import whole_number
+from tools.checks import shown, whole_number
 from tools.errors import UserError
 from tools.globs import matches
 from tools.result import Result
@@ -113,8 +113,7 @@ async def delete_documents(
     counts = await services.store.sources(info.name)
     doomed = sorted(key for key in counts if any(matches(key[1], pattern) for pattern in sources))
     if not doomed:
-        shown = repr(sources) if len(repr(sources)) <= 200 else repr(sources)[:200] + "…"
-        raise UserError(f"No source in {info.name!r} matches {shown}; describe_collection lists them")
+        raise UserError(f"No source in {info.name!r} matches {shown(sources)}; describe_collection lists them")
     if not dry_run:
         await services.store.delete_documents(info.name, doomed)
         await services.store.flush(info.name)
@@ -133,7 +132,7 @@ async def drop_collection(services: Services, collection: str) -> DropResult:
     name = check_collection_name(collection.strip())
     if await services.store.info(name) is None:
         existing = ", ".join(await services.store.collections()) or "none"
-        raise UserError(f"There is no collection {name!r} to drop (collections: {existing})")
+        raise UserError(f"There is no collection {shown(name)} to drop (collections: {existing})")
     chunks = sum((await services.store.sources(name)).values())
     await services.store.drop(name)
     services.languages.pop(name, None)

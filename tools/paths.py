@@ -10,14 +10,13 @@ files and folders and `SKIP_DIRS`, which are left out on purpose.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools import globs
-from tools.checks import has_control
+from tools.checks import has_control, shown
 from tools.errors import UserError
 from tools.readers import reader_for
 from tools.result import Result
@@ -109,25 +108,29 @@ def collect(inputs: list[str], roots: list[Path], check_cancelled: Callable[[], 
     folders: list[tuple[Path, str]] = []
     for raw in inputs:
         if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
-            raise UserError(f"Invalid path {raw!r}")
+            raise UserError(f"Invalid path {shown(raw)}")
         path = Path(os.path.expanduser(raw))
         path = path if path.is_absolute() else roots[0] / path
         if globs.has_magic(raw) and not os.path.lexists(path):  # a name with `[` that exists is taken as it is
             _expand_glob(raw, path, walk)
             continue
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+            kind = "folder" if resolved.is_dir() else "file" if resolved.is_file() else "other" if resolved.exists() else ""
+        except OSError as exc:  # a name too long for the file system, or a folder on the way that cannot be read
+            raise UserError(f"{shown(raw)} cannot be read: {exc.strerror or exc}") from None
         root = within(resolved, roots)
         if root is None:
             raise _outside(raw, roots)
-        if resolved.is_dir():
+        if kind == "folder":
             folders.append((root, "" if resolved == root else resolved.relative_to(root).as_posix()))
             _walk(resolved, walk)
-        elif resolved.is_file():
+        elif kind == "file":
             walk.take(resolved)
-        elif resolved.exists():
+        elif kind:
             walk.skip(path, f"not a regular file ({_kind(resolved)})")
         else:
-            raise UserError(f"{raw!r} does not exist")
+            raise UserError(f"{shown(raw)} does not exist")
     files = sorted(walk.files.values(), key=lambda f: (f.source, str(f.root)))
     seen = len(files) + sum(1 for s in walk.skipped if not s.reason.startswith("unsupported file type"))
     return Collected(files, walk.skipped, folders, seen)
@@ -135,7 +138,7 @@ def collect(inputs: list[str], roots: list[Path], check_cancelled: Callable[[], 
 
 def _outside(raw: str, roots: list[Path]) -> UserError:
     listed = os.pathsep.join(str(r) for r in roots)
-    return UserError(f"{raw!r} is outside the folders this server may read (INGEST_ROOTS={listed})")
+    return UserError(f"{shown(raw)} is outside the folders this server may read (INGEST_ROOTS={listed})")
 
 
 def _walk(folder: Path, walk: _Walk, prefix_match: Callable[[str], bool] | None = None) -> None:
@@ -200,12 +203,12 @@ def _expand_glob(raw: str, pattern: Path, walk: _Walk) -> None:
     fixed = Path(*parts[:fixed_count]).resolve()
     if within(fixed, walk.roots) is None:
         raise _outside(raw, walk.roots)
-    regex = re.compile(globs.translate("/".join(parts[fixed_count:]), hidden=False))
+    glob = globs.Glob("/".join(parts[fixed_count:]))  # hidden names need no rule here: walks leave them out
     before = len(walk.files) + len(walk.skipped)
     if fixed.is_dir():
-        _walk(fixed, walk, lambda rel: any(regex.fullmatch(prefix) for prefix in _prefixes(rel)))
+        _walk(fixed, walk, lambda rel: any(glob.fullmatch(prefix) for prefix in _prefixes(rel)))
     if len(walk.files) + len(walk.skipped) == before:
-        raise UserError(f"{raw!r} matched no files")
+        raise UserError(f"{shown(raw)} matched no files")
 
 
 def _prefixes(rel: str) -> Iterator[str]:

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 HIDDEN = "***"
-# A URL with a scheme, up to whitespace or a quote/bracket that would end it in prose.
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+# A URL with a scheme, up to whitespace or a quote/bracket that would end it in prose. The scheme starts only
+# where a run of scheme characters starts (the lookbehind): else each position of a long word would rescan the
+# rest of it, and 200 KB of letters took 25 s (linear now: 1 MB in milliseconds).
+_URL = re.compile(r"(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
 _QUERY_VALUE = re.compile(r"=[^&;]*")
 # Secrets shorter than this are not searched for in free text, where they would match ordinary words.
 MIN_SECRET_LEN = 4

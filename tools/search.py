@@ -11,7 +11,7 @@ import anyio
 from pydantic import Field, PrivateAttr
 
 from tools import defaults, globs, language
-from tools.checks import whole_number
+from tools.checks import shown, whole_number
 from tools.defaults import Mode
 from tools.errors import UserError, first_error
 from tools.readers import reader_for
@@ -96,7 +96,7 @@ def check_top_k(top_k: int) -> int:
 
 def check_mode(mode: str) -> Mode:
     if mode not in MODES:
-        raise UserError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise UserError(f"mode must be one of {', '.join(MODES)}, not {shown(mode)}")
     return mode
 
 
@@ -240,7 +240,7 @@ async def _no_match_note(services: Services, name: str, pattern: str) -> str | N
     if any(globs.matches(s, pattern) for s in sources):
         return None
     examples = ", ".join(sources[:NOTE_EXAMPLES])
-    return f"No document matches source={pattern!r} ({globs.RULES}). Some that exist: {examples}" + (
+    return f"No document matches source={shown(pattern)} ({globs.RULES}). Some that exist: {examples}" + (
         f" and {len(sources) - NOTE_EXAMPLES} more (describe_collection lists them)" if len(sources) > NOTE_EXAMPLES else ""
     )
 

@@ -344,7 +344,8 @@ class Store:
         pass, the search is repeated deeper, up to Milvus's result window. `params` gives the search parameters
         for a search that asks for that many results."""
         output = (await self._known(name)).row_fields if rows else []
-        expr = filters.is_in("id", ids) if ids is not None else ""
+        unfiltered = filters.is_in("id", ids) if ids is not None else ""
+        expr = unfiltered
         if source:
             expr = " and ".join(e for e in (expr, filters.like("source", source)) if e)
             output = output or ["source"]
@@ -352,7 +353,7 @@ class Store:
         while True:
             result = await self.connection.run(
                 _search_or_empty, name, [data], anns_field=field, limit=depth, filter=expr, output_fields=output,
-                search_params=params(depth), consistency_level=self.consistency,
+                search_params=params(depth), consistency_level=self.consistency, unfiltered=unfiltered,
             )  # fmt: skip
             found = [h for h in result[0] if not source or globs.matches(h["entity"]["source"], source)]
             if len(found) >= limit or len(result[0]) < depth or depth >= QUERY_WINDOW:
@@ -364,9 +365,11 @@ class Store:
         ]
 
 
-def _search_or_empty(client: Any, name: str, data: list[Any], **kwargs: Any) -> Any:
+def _search_or_empty(client: Any, name: str, data: list[Any], *, unfiltered: str, **kwargs: Any) -> Any:
     """client.search, except that BM25 over a collection that never held a row finds nothing
-    (Milvus Lite 2.5.1 fails there with "Invalid sparse row: NaN or Inf value")."""
+    (Milvus Lite 2.5.1 fails there with "Invalid sparse row: NaN or Inf value"), and that a source `like` whose
+    regular expression Milvus gives up on ("exceeded predefined bounds": it backtracks, and some names make even
+    a short pattern too costly) is dropped for `unfiltered`: the caller checks every hit's source anyway."""
     from pymilvus import MilvusException
 
     try:
@@ -374,6 +377,8 @@ def _search_or_empty(client: Any, name: str, data: list[Any], **kwargs: Any) -> 
     except MilvusException as exc:
         if "Invalid sparse row" in (exc.message or ""):
             return [[]]
+        if "exceeded predefined bounds" in (exc.message or "") and kwargs.get("filter") != unfiltered:
+            return _search_or_empty(client, name, data, unfiltered=unfiltered, **(kwargs | {"filter": unfiltered}))
         raise
 
 
