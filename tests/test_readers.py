@@ -286,6 +286,11 @@ SAMPLE = "Café menu — “déjà vu” prices: crème brûlée 5 €, naïve f
         ("utf-8-sig", SAMPLE),
         ("utf-16", SAMPLE),  # with a byte-order mark
         ("utf-16-le", "Plain words without a byte-order mark, in UTF-16.\n" * 3),
+        ("utf-16-le", "数据存储在 Milvus 中，分为 3 类。\n向量索引建在段上。\n" * 20),  # CJK: NULs only in its ASCII
+        ("utf-16-be", "数据存储在 Milvus 中，分为 3 类。\n向量索引建在段上。\n" * 20),
+        ("utf-16-le", "데이터는 Milvus 에 저장됩니다.\n" * 20),
+        ("utf-16-le", "数据存储在磁盘上一个向量索引建在段上" * 20),  # no ASCII at all: no NULs
+        ("utf-16-be", "データはディスクに保存されます" * 20),
         ("cp1252", SAMPLE),
         ("latin-1", SAMPLE.replace("—", "-").replace("“", '"').replace("”", '"').replace("€", "EUR")),
         ("latin-1", "Crème brûlée\n"),

@@ -89,8 +89,9 @@ _SAMPLE = 65536
 
 def decode_text(data: bytes, html: bool = False) -> str:
     """Text in any common encoding: a byte-order mark (UTF-8, UTF-16, UTF-32), an HTML page's `<meta charset>`,
-    UTF-8, UTF-16 without a mark (told by its NUL bytes), Western European cp1252 / Latin-1, else what
-    charset-normalizer finds. UTF-8 input decodes exactly as `data.decode("utf-8-sig")`."""
+    UTF-8, UTF-16 without a mark (told by its NUL bytes, or for Chinese and Japanese by the byte order that reads
+    as their scripts), Western European cp1252 / Latin-1, else what charset-normalizer finds. UTF-8 input decodes
+    exactly as `data.decode("utf-8-sig")`."""
     for bom, name in _BOMS:
         if data.startswith(bom):
             return _decode(data[len(bom) :], name)
@@ -106,6 +107,8 @@ def decode_text(data: bytes, html: bool = False) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if (cjk := _cjk_utf16(data)) is not None:
+        return cjk
     if (western := _as_western(data)) is not None:
         return western
     return _detected(data)
@@ -132,14 +135,41 @@ def _declared_charset(head: bytes) -> str | None:
 
 
 def _utf16_by_nuls(sample: bytes) -> str:
-    """UTF-16 without a byte-order mark: mostly-ASCII text has a NUL in every other byte."""
+    """UTF-16 without a byte-order mark: mostly-ASCII text has a NUL in every other byte. Chinese, Japanese or
+    Korean text has fewer (its ASCII: spaces, digits, line breaks): it is UTF-16 in the byte order that reads as
+    those scripts and ASCII."""
     half = len(sample) // 2
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     if half >= 8 and odd > 0.3 * half and even < 0.05 * half:
         return "utf-16-le"
     if half >= 8 and even > 0.3 * half and odd < 0.05 * half:
         return "utf-16-be"
+    if half >= 8 and (encoding := _utf16_order(sample, _EAST_ASIAN_OR_ASCII)):
+        return encoding
     raise Unreadable("binary file, not text")
+
+
+_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"  # CJK punctuation, kana, ideographs, full width
+_EAST_ASIAN = re.compile(f"[{_CJK}]")
+_EAST_ASIAN_OR_ASCII = re.compile(f"[{_CJK}\u1100-\u11ff\u3130-\u318f\uac00-\ud7af\x20-\x7e\r\n\t]")  # + Hangul
+
+
+def _utf16_order(data: bytes, blocks: re.Pattern[str]) -> str | None:
+    """The UTF-16 byte order in which nine characters in ten of `data` fall in `blocks`, if one does: the other
+    order reads as a mix of scripts."""
+    sample = data[: min(len(data), _SAMPLE) // 2 * 2]
+    for encoding in ("utf-16-le", "utf-16-be"):
+        text = sample.decode(encoding, errors="replace")
+        if text and len(blocks.findall(text)) >= 0.9 * len(text):
+            return encoding
+    return None
+
+
+def _cjk_utf16(data: bytes) -> str | None:
+    """UTF-16 without a mark and without ASCII (so without NULs): Chinese or Japanese text. (Korean has spaces, so
+    NULs; leaving Hangul out here keeps GB2312 or Big5 text from reading as UTF-16 Hangul.)"""
+    encoding = _utf16_order(data, _EAST_ASIAN) if len(data) % 2 == 0 else None
+    return _decode(data, encoding) if encoding else None
 
 
 def _as_western(data: bytes) -> str | None:
