@@ -28,10 +28,9 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import FAQ, REPO
+from tests.conftest import FAQ, REPO, payload, process_env, run_cli, stdio_session
 from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
 from tests.engines import engines, no_engine_left, until
-from tests.mcp_stdio import payload, stdio_session
 from tests.milvus_lite_server import free_port, wait_for_port
 from tools.store import Store
 from tools.store.lite_engine import LiteFiles
@@ -91,18 +90,11 @@ def _env(db: Path, root: Path, stub: EmbeddingsStub) -> dict[str, str]:
 
 
 def _base_env() -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), "COLUMNS": "200"}
+    return process_env({"COLUMNS": "200"})
 
 
 def _cli(env: dict[str, str], *args: str, ok: bool = True, timeout: float = 120) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        cwd=REPO,
-        env={**_base_env(), **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    done = run_cli({"COLUMNS": "200", **env}, *args, timeout=timeout)
     assert (done.returncode == 0) == ok, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -455,8 +447,7 @@ def test_a_process_killed_while_another_is_between_calls(root: Path, stub: Embed
         engine = _serving(db)
         before = b.call("search_milvus_docs", {"query": QUESTION})["results"]
         assert before
-        a.kill(signal.SIGKILL)  # the process that started the engine
-        time.sleep(0.5)
+        a.kill(signal.SIGKILL)  # the process that started the engine (and reaped)
         assert b.call("search_milvus_docs", {"query": QUESTION})["results"] == before
         report = b.call("describe_collection", {"limit": 1})["engine"]
         assert report == {"pid": engine, "started_here": False, "processes": 1}
@@ -529,7 +520,7 @@ def test_no_engine_outlives_its_last_process(root: Path, stub: EmbeddingsStub, t
     try:
         engine = _serving(db)
         a.kill(signal.SIGKILL)
-        time.sleep(1)
+        assert b.call("describe_collection", {"limit": 1})["engine"]["pid"] == engine
         assert engines(db) == [engine]  # B still holds it
         b.kill(signal.SIGKILL)
         no_engine_left(db)  # kill -9 of every client: the engine goes by itself

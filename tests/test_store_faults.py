@@ -27,12 +27,10 @@ from typing import Any
 import anyio
 import pytest
 from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.conftest import REPO
+from tests.conftest import REPO, payload, process_env, server_env, stdio_session
 from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
 from tests.engines import engines, no_engine_left
-from tests.mcp_stdio import payload
 from tools.errors import UserError, first_error
 from tools.store import Store
 from tools.store.lite_engine import runtime_dir
@@ -87,27 +85,14 @@ def root(tmp_path: Path) -> Path:
 
 
 def _env(db: Path, root: Path, stub: EmbeddingsStub) -> dict[str, str]:
-    return {
-        "PATH": os.environ["PATH"],
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "MILVUS_URI": str(db),
-        "INGEST_ROOTS": str(root),
-        **stub.settings(),
-        "LOG_LEVEL": "INFO",
-    }
+    return process_env(server_env(db, root, **stub.settings(), LOG_LEVEL="INFO"))
 
 
 @asynccontextmanager
 async def _server(env: dict[str, str], log: Path, prefix: list[str] | None = None) -> AsyncIterator[ClientSession]:
-    """`python -m server` over stdio, started through `prefix` (capsh, nsenter) when given."""
-    argv = [*(prefix or []), sys.executable, "-m", "server"]
-    if prefix and prefix[0] == "capsh":  # capsh runs bash: `-- -c 'exec "$0" "$@"' python -m server`
-        argv = [*prefix, "-c", 'exec "$0" "$@"', sys.executable, "-m", "server"]
-    params = StdioServerParameters(command=argv[0], args=argv[1:], env=env, cwd=REPO)
+    """`python -m server` over stdio, started through `prefix` (capsh, nsenter) when given, its stderr in `log`."""
     with log.open("a") as errlog:
-        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
-            with anyio.fail_after(60):
-                await session.initialize()
+        async with stdio_session(env, errlog=errlog, prefix=prefix or ()) as session:
             yield session
 
 
