@@ -14,12 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from tests.conftest import REPO
+from tests.conftest import REPO, payload, stdio_session
 from tests.dashscope_stub import run_stub
-from tests.mcp_stdio import payload
 
 
 @contextmanager
@@ -34,11 +31,8 @@ def _dotenv_folder(tmp_path: Path, lines: list[str]) -> Iterator[Path]:
 async def _tools_and_log(folder: Path, env: dict[str, str], args: list[str], tmp_path: Path) -> tuple[set[str], str]:
     """The tool names a stdio server started in `folder` offers, and its stderr."""
     errlog = tmp_path / "stdio.log"
-    server_env = {**env, "PYTHONPATH": str(REPO)}  # `server` from this checkout, whatever the working directory
-    params = StdioServerParameters(command=sys.executable, args=["-m", "server", *args], env=server_env, cwd=folder)
     with open(errlog, "w") as errors:
-        async with stdio_client(params, errlog=errors) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
+        async with stdio_session(env, args, errors, cwd=folder) as session:
             names = {t.name for t in (await session.list_tools()).tools}
     return names, errlog.read_text()
 
@@ -78,10 +72,7 @@ async def test_a_dotenv_file_cannot_redirect_the_key(tmp_path: Path) -> None:
         lines = [f"DASHSCOPE_BASE_URL={planted.base_url}", f"INGEST_ROOTS={tmp_path}"]
         with _dotenv_folder(tmp_path, lines) as folder:
             env = {"MILVUS_URI": str(tmp_path / "key.db"), "DASHSCOPE_API_KEY": key, "DASHSCOPE_BASE_URL": trusted.base_url}
-            env["PYTHONPATH"] = str(REPO)
-            params = StdioServerParameters(command=sys.executable, args=["-m", "server"], env=env, cwd=folder)
-            async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-                await session.initialize()
+            async with stdio_session(env, cwd=folder) as session:
                 ingest = payload(await session.call_tool("ingest_documents", {"paths": ["docs"]}))
                 assert ingest["files"] == 1  # INGEST_ROOTS is the working directory, not the .env's
                 answer = await session.call_tool("answer_with_qwen", {"question": "How is data stored in milvus?"})

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,25 +11,13 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import REPO
-from tests.mcp_stdio import payload
-from tests.milvus_lite_server import free_port, wait_for_port
+from tests.conftest import http_server, payload, server_env
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_streamable_http_serves_the_tools_and_refuses_foreign_hosts(docs: Path, tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "MILVUS_URI": str(tmp_path / "http.db"), "INGEST_ROOTS": str(docs)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "server", "--transport", "streamable-http", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(port, server, 60)
+    with http_server(server_env(tmp_path / "http.db", docs), tmp_path / "http.log") as port:
         url = f"http://127.0.0.1:{port}/mcp"
         async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
             await session.initialize()
@@ -58,6 +44,3 @@ async def test_streamable_http_serves_the_tools_and_refuses_foreign_hosts(docs: 
         listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout
         local_addresses = {line.split()[3].rsplit(":", 1)[0] for line in listening.splitlines()}
         assert local_addresses == {"127.0.0.1"}  # loopback only by default
-    finally:
-        server.terminate()
-        server.wait(10)

@@ -22,8 +22,9 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import REPO
-from tests.milvus_lite_server import free_port, wait_for_port
+from tests.conftest import REPO, START_S, server_env, until
+from tests.conftest import http_server as serve_http
+from tests.milvus_lite_server import free_port
 
 TOKEN = "tok-" + "0123456789abcdef" * 2
 INITIALIZE = json.dumps(
@@ -41,16 +42,8 @@ def http_server(tmp_path: Path, env: dict[str, str] | None = None, args: list[st
     """`python -m server` over streamable HTTP on 127.0.0.1; yields (port, its stderr log file)."""
     port = free_port()
     log = tmp_path / f"server-{port}.log"
-    full_env = {**os.environ, "MILVUS_URI": str(tmp_path / f"http-{port}.db"), "INGEST_ROOTS": str(tmp_path), **(env or {})}
-    command = [sys.executable, "-m", "server", "--transport", "streamable-http", "--port", str(port), *(args or [])]
-    with open(log, "w") as errors:
-        server = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=errors)
-    try:
-        wait_for_port(port, server, 60)
+    with serve_http(server_env(tmp_path / f"http-{port}.db", tmp_path, **(env or {})), log, args or [], port=port):
         yield port, log
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def raw(
@@ -201,11 +194,8 @@ def _in_namespace(args: list[str], env: dict[str, str], tmp_path: Path) -> Itera
     with open(log, "w") as errors:
         server = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=subprocess.DEVNULL, stderr=errors)
     try:
-        deadline = time.monotonic() + 60
-        while "Uvicorn running on" not in log.read_text():
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        until(lambda: "Uvicorn running on" in log.read_text() or server.poll() is not None, START_S, "uvicorn listens")
+        assert server.poll() is None, log.read_text()
         yield log
     finally:
         server.terminate()
