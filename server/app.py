@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, StrictInt, ValidationError
 from server import __version__, client_log, render
 from server.arguments import argument_errors, unknown_arguments
 from server.settings import Settings
-from tools import answer, context, defaults, globs, ingest, language, manage, outline, search
+from tools import answer, context, defaults, globs, ingest, language, manage, outline, research, search
 from tools.errors import ProgressFn, UserError
 from tools.readers import supported_suffixes
 from tools.services import Services
@@ -39,6 +39,7 @@ INSTRUCTIONS = f"""Search and answer questions over documents stored in Milvus.
 - search_milvus_docs finds passages (with their source, section and a short id); read_context reads around one.
 - get_document_outline maps one document: its heading tree with each section's chunk ids and pages.
 - answer_with_qwen answers a question with Qwen from the passages it finds, citing them as [1], [2].
+- research_with_qwen researches a question that needs several searches (sub-questions, rounds) and writes a cited report.
 - ingest_documents adds files ({FILE_TYPES}); ingest_text stores a text you give it under a name.
 - describe_collection says what is stored (sources, languages) and lists the collections.
 Write search queries in the documents' language (describe_collection reports it)."""
@@ -250,6 +251,58 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             )
         )
         await client_log.after_answer(ctx, result)
+        return _reply(result)
+
+    @mcp.tool(title="Research with Qwen", annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True))
+    async def research_with_qwen(
+        question: Annotated[str, Field(description="The question to research in the documents, in any language")],
+        ctx: Context,
+        collections: Annotated[
+            str | list[str] | None,
+            Field(description="Collections to search: a name, a list, or * for every one; default: MILVUS_COLLECTION"),
+        ] = None,
+        source: SourceFilter = None,
+        max_rounds: Annotated[
+            StrictInt, Field(description=f"Most rounds of search (1-{research.MAX_ROUNDS})")
+        ] = defaults.RESEARCH_MAX_ROUNDS,
+        max_sub_questions: Annotated[
+            StrictInt, Field(description=f"Most sub-questions in the plan (1-{research.MAX_SUB_QUESTIONS})")
+        ] = defaults.RESEARCH_MAX_SUB_QUESTIONS,
+        top_k: Annotated[StrictInt, Field(description="Passages per query and collection")] = defaults.RESEARCH_TOP_K,
+        model: Annotated[str | None, Field(description="Chat model for every step; default: QWEN_MODEL")] = None,
+        enable_thinking: Annotated[
+            bool | None, Field(description="Let the model think before writing the report (the other steps never do)")
+        ] = None,
+        thinking_budget: Annotated[
+            StrictInt | None, Field(description="Most tokens the report's thinking may take (a positive integer)")
+        ] = None,
+        include_reasoning: Annotated[bool, Field(description="Return the report's reasoning text too")] = False,
+    ) -> Annotated[CallToolResult, research.ResearchResult]:
+        """Research a question that one search cannot answer (two features compared, a how-to across pages):
+        Qwen splits it into sub-questions, searches each, keeps the passages that help, searches again for
+        what is missing, and writes a report citing them as [1], [2]. Slower than answer_with_qwen."""
+
+        async def step(message: str) -> None:
+            await client_log.send(ctx, "info", message)
+
+        result = await _answer(
+            research.research_with_qwen(
+                services,
+                question,
+                collections=collections,
+                source=source,
+                max_rounds=max_rounds,
+                max_sub_questions=max_sub_questions,
+                top_k=top_k,
+                model=model,
+                enable_thinking=enable_thinking,
+                thinking_budget=thinking_budget,
+                include_reasoning=include_reasoning,
+                progress=_progress(ctx),
+                on_step=step,
+            )
+        )
+        await client_log.after_research(ctx, result)
         return _reply(result)
 
     @mcp.tool(title="Describe a collection", annotations=READ)

@@ -4,6 +4,7 @@
     milvus-qwen ingest-text notes/today.md today.md
     milvus-qwen search "How is data stored in milvus?" -k 5
     milvus-qwen ask "How is data stored in milvus?" --think --budget 512 --source "en/faq/*.md"
+    milvus-qwen research "Which index uses less memory, IVF_PQ or HNSW?" --rounds 2 --collections "*"
     milvus-qwen info
     milvus-qwen outline manual.pdf --depth 2
     milvus-qwen delete "en/faq/*.md" --dry-run
@@ -36,7 +37,7 @@ from rich.table import Table
 
 from server import render
 from server.settings import ConfigError, Settings, exit_with
-from tools import answer, defaults, ingest, language, manage, outline, search
+from tools import answer, defaults, ingest, language, manage, outline, research, search
 from tools import progress as progress_log
 from tools.checks import whole_number
 from tools.errors import UserError
@@ -53,6 +54,7 @@ COMMANDS = {
     "ingest_text": f"{PROG} ingest-text NAME",
     "search_milvus_docs": f"{PROG} search QUERY",
     "answer_with_qwen": f"{PROG} ask QUESTION",
+    "research_with_qwen": f"{PROG} research QUESTION",
     "describe_collection": f"{PROG} info",
     "get_document_outline": f"{PROG} outline SOURCE",
     "delete_documents": f"{PROG} delete SOURCE",
@@ -128,6 +130,39 @@ def _parser() -> argparse.ArgumentParser:
     think.add_argument("--no-think", dest="think", action="store_const", const=False, help="turn thinking off")
     p.add_argument("--budget", type=_whole(1, MAX_TOKENS_LIMIT), help="thinking budget in tokens")
     p.add_argument("--reasoning", action="store_true", help="print the model's reasoning too")
+    p = command("research", "research a question in rounds of search and write a cited report with Qwen")
+    p.add_argument("question")
+    p.add_argument(
+        "--collections",
+        metavar="NAMES",
+        help="comma-separated collections to search, or * for every one (default: --collection or MILVUS_COLLECTION)",
+    )
+    p.add_argument("--source", metavar="GLOB", help="only passages from sources matching this glob")
+    p.add_argument(
+        "--rounds",
+        type=_whole(1, research.MAX_ROUNDS),
+        default=defaults.RESEARCH_MAX_ROUNDS,
+        help=f"most rounds (default {defaults.RESEARCH_MAX_ROUNDS})",
+    )
+    p.add_argument(
+        "--sub-questions",
+        type=_whole(1, research.MAX_SUB_QUESTIONS),
+        default=defaults.RESEARCH_MAX_SUB_QUESTIONS,
+        help=f"most sub-questions in the plan (default {defaults.RESEARCH_MAX_SUB_QUESTIONS})",
+    )
+    p.add_argument(
+        "-k",
+        "--top-k",
+        type=_whole(1, search.MAX_TOP_K),
+        default=defaults.RESEARCH_TOP_K,
+        help=f"passages per query and collection (default {defaults.RESEARCH_TOP_K})",
+    )
+    p.add_argument("--model", help="chat model for every step (default: QWEN_MODEL)")
+    think = p.add_mutually_exclusive_group()
+    think.add_argument("--think", dest="think", action="store_const", const=True, help="think before writing the report")
+    think.add_argument("--no-think", dest="think", action="store_const", const=False, help="never think")
+    p.add_argument("--budget", type=_whole(1, MAX_TOKENS_LIMIT), help="thinking budget in tokens, for the report")
+    p.add_argument("--reasoning", action="store_true", help="print the report's reasoning too")
     p = command("info", "what a collection holds")
     p.add_argument("--source", metavar="GLOB", help="only list sources matching this glob")
     p.add_argument(
@@ -204,6 +239,7 @@ async def _run(args: argparse.Namespace, services: Services) -> None:
         "ingest-text": _ingest_text,
         "search": _search,
         "ask": _ask,
+        "research": _research,
         "info": _info,
         "outline": _outline,
         "delete": _delete,
@@ -269,6 +305,36 @@ async def _ask(args: argparse.Namespace, services: Services) -> answer.AnswerRes
             source=args.source,
             collection=_collection(args),
             progress=progress,
+        )
+
+
+async def _research(args: argparse.Namespace, services: Services) -> research.ResearchResult:
+    named = args.collections
+    collections = None if named is None else "*" if named.strip() == "*" else [n.strip() for n in named.split(",") if n.strip()]
+    if collections is None and _collection(args):
+        collections = [str(_collection(args))]
+    with stderr.status("planning…") as status:
+
+        async def progress(done: float, total: float | None, message: str) -> None:
+            status.update(escape(message))
+
+        async def step(message: str) -> None:
+            stderr.print(f"[dim]{escape(message)}[/dim]", highlight=False)
+
+        return await research.research_with_qwen(
+            services,
+            args.question,
+            collections=collections,
+            source=args.source,
+            max_rounds=args.rounds,
+            max_sub_questions=args.sub_questions,
+            top_k=args.top_k,
+            model=args.model,
+            enable_thinking=args.think,
+            thinking_budget=args.budget,
+            include_reasoning=args.reasoning,
+            progress=progress,
+            on_step=step,
         )
 
 
@@ -344,6 +410,39 @@ def _show_ask(result: BaseModel, args: argparse.Namespace) -> None:
     )
 
 
+def _show_research(result: BaseModel, args: argparse.Namespace) -> None:
+    assert isinstance(result, research.ResearchResult)
+    if result.reasoning:
+        console.print(f"[dim]{escape(result.reasoning)}[/dim]\n", highlight=False)
+    console.print(Markdown(result.report))
+    for source in result.sources:
+        mark = "" if source.cited else "  [dim](not cited)[/dim]"
+        console.print(f"  \\[{source.n}] {escape(source.citation)} § {escape(source.heading)}{mark}", highlight=False)
+    console.print("[dim]sub-questions:[/dim]", highlight=False)
+    for question in result.sub_questions:
+        console.print(f"[dim]  - {escape(question)}[/dim]", highlight=False)
+    for number, done in enumerate(result.rounds, start=1):
+        console.print(
+            f"[dim]round {number}: {len(done.queries)} queries, {done.found} passages found, {done.new} new, "
+            f"{done.kept} kept[/dim]",
+            highlight=False,
+        )
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {escape(for_people(note))}", highlight=False)
+    if result.finish_reason == "length":
+        console.print("[yellow]note:[/yellow] the report was cut short at its token limit", highlight=False)
+    steps = ", ".join(
+        f"{step} {ms:.0f} ms"
+        for step, ms in result.timings_ms.model_dump().items()
+        if ms is not None and step not in ("first_token", "total")
+    )
+    console.print(
+        f"[dim]{escape(result.model)} · {result.model_calls} model calls · {steps} · total {result.timings_ms.total:.0f} ms"
+        f" · tokens {escape(_usage(result.usage.get('total')))}[/dim]",
+        highlight=False,
+    )
+
+
 def _show_info(result: BaseModel, args: argparse.Namespace) -> None:
     assert isinstance(result, manage.CollectionReport)
     report = result.model_dump(mode="json")  # the fields this version reports, as --json shows them
@@ -415,6 +514,7 @@ SHOW: dict[str, Callable[[BaseModel, argparse.Namespace], None]] = {
     "ingest-text": _show_ingest,
     "search": _show_search,
     "ask": _show_ask,
+    "research": _show_research,
     "info": _show_info,
     "outline": _show_outline,
     "delete": _show_delete,

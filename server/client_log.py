@@ -18,6 +18,7 @@ from mcp_types import EmptyResult, LoggingLevel, SetLevelRequestParams
 
 from tools.answer import AnswerResult
 from tools.ingest import IngestResult
+from tools.research import ResearchResult
 from tools.search import SearchResponse
 
 LEVELS: tuple[LoggingLevel, ...] = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
@@ -77,4 +78,18 @@ async def after_answer(ctx: Context, result: AnswerResult) -> None:
         "info",
         f"{result.model} answered in {result.timings_ms.total / 1000:.1f} s from {len(result.sources)} passages "
         f"({cited}){tokens}",
+    )
+
+
+async def after_research(ctx: Context, result: ResearchResult) -> None:
+    for note in result.notes:
+        await send(ctx, "warning" if result.partial else "notice", note)
+    cited = sum(s.cited for s in result.sources)
+    total = result.usage.get("total", {}).get("total_tokens")
+    await send(
+        ctx,
+        "info",
+        f"{result.model} wrote the report in {result.timings_ms.total / 1000:.1f} s after {len(result.rounds)} rounds, "
+        f"citing {cited} of {len(result.sources)} passages; {result.model_calls} model calls"
+        + (f", {total} tokens" if total is not None else ""),
     )

@@ -19,6 +19,7 @@ from tools.context import ContextResult
 from tools.ingest import IngestResult
 from tools.manage import CollectionReport, DeleteResult
 from tools.outline import OutlineResult
+from tools.research import ResearchResult, plural
 from tools.search import SearchHit, SearchResponse
 
 SHORT_ID = 12  # hex characters of a chunk id shown; read_context takes any unique prefix of 8 or more
@@ -34,6 +35,8 @@ def text(result: BaseModel) -> str:
         return search(result)
     if isinstance(result, AnswerResult):
         return answer(result)
+    if isinstance(result, ResearchResult):
+        return research(result)
     if isinstance(result, ContextResult):
         return context(result)
     if isinstance(result, IngestResult):
@@ -83,6 +86,32 @@ def answer(result: AnswerResult) -> str:
         lines.append("")
         lines.append("Sources:")
         lines += [f"[{s.n}] {s.citation}" + (f" § {s.heading}" if s.heading else "") for s in result.sources]
+    if result.reasoning:
+        lines += ["", "Reasoning:", result.reasoning.strip()]
+    return "\n".join(lines)
+
+
+def research(result: ResearchResult) -> str:
+    """The report, the passages it cites (with their ids), then one line on the research and its notes."""
+    lines = [result.report.strip()]
+    cited = [s for s in result.sources if s.cited]
+    if cited:
+        lines += ["", "Sources:"]
+        for s in cited:
+            path = section_path("", s.headings[1:] if len(s.headings) > 1 else s.headings)
+            lines.append(f"[{s.n}] {s.citation}" + (f" § {path}" if path else "") + f" · id {s.chunk_id[:SHORT_ID]}")
+    uncited = len(result.sources) - len(cited)
+    rounds = "; ".join(f"{r.kept} of {r.new} new kept" for r in result.rounds)
+    tokens = result.usage.get("total", {}).get("total_tokens")
+    lines += [
+        "",
+        f"Research: {plural(len(result.sub_questions), 'sub-question')}, {plural(len(result.rounds), 'round')} "
+        f"({rounds}), {plural(result.model_calls, 'model call')}"
+        + (f", {tokens} tokens" if tokens is not None else "")
+        + (f"; {plural(uncited, 'passage')} read but not cited" if uncited else "")
+        + ("; partial" if result.partial else ""),
+    ]
+    lines += [f"note: {note}" for note in result.notes]
     if result.reasoning:
         lines += ["", "Reasoning:", result.reasoning.strip()]
     return "\n".join(lines)

@@ -179,6 +179,11 @@ class Settings(BaseSettings):
         le=MAX_TOKENS_LIMIT,
         description="Tokens one answer may generate (DashScope counts thinking and answer together)",
     )
+    research_max_tokens: Annotated[int, ANSWERS] = Field(
+        defaults.RESEARCH_MAX_TOKENS,
+        ge=1,
+        description="Tokens one research_with_qwen call may spend over all its model calls, prompts included",
+    )
 
     transport: Annotated[Literal["stdio", "streamable-http"], SERVING] = Field(
         "stdio", description="How clients connect: stdio (the client starts the server) or streamable-http (HTTP at /mcp)"
@@ -333,6 +338,7 @@ class Settings(BaseSettings):
                 total_timeout_s=self.llm_total_timeout,
                 max_tokens=self.llm_max_tokens,
             ),
+            research_max_tokens=self.research_max_tokens,
         )
 
 

@@ -6,7 +6,12 @@ numbered passage ("[1] source § heading" then its text) of the user message, so
 `max_completion_tokens` bounds reasoning and answer together and `max_tokens` the answer alone, as DashScope
 documents them, counting a token as 4 characters; a stream stopped by one ends with finish_reason "length".
 Faults for the next requests are queued with `fail_next`, `delay_next`, `cut_next`, `endless_next`,
-`malformed_next` and `reasoning_only_next`.
+`malformed_next` and `reasoning_only_next`; `fail_next`, `delay_next` and `cut_next` take a research `step`.
+
+research_with_qwen's steps (a system message whose first line is `step: plan|judge|reflect|write`) get the
+replies a perfect, agreeable model would give: plan the sub-questions in `research_plans` (else the question, or
+its translation), judge every passage number, reflect `[]`, and write a report citing every passage; a reply
+queued in `replies[step]` is sent instead, as it is.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Fault:
     piece: str = ""  # endless: the text of each delta
     field: str = "content"  # endless: "content" or the reasoning field
     data: bytes = b""  # malformed: the SSE data sent in place of a chunk
+    step: str | None = None  # only for a research request of this step (None: any request)
 
 
 @dataclass
@@ -73,28 +79,30 @@ class Stub:
     # A translator for query rewrites: a request asking to rewrite a question found here gets its translation
     # (a question not found comes back unchanged, as a model that cannot translate would answer).
     translations: dict[str, str] = field(default_factory=dict)
+    research_plans: dict[str, list[str]] = field(default_factory=dict)  # question -> the plan step's reply
+    replies: dict[str, list[str]] = field(default_factory=dict)  # step -> replies to send, in order, instead
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail_next(self, status: int, times: int = 1, retry_after_ms: int | None = None) -> None:
+    def fail_next(self, status: int, times: int = 1, retry_after_ms: int | None = None, step: str | None = None) -> None:
         """Answer the next `times` requests with `status` (429, 500, 503) and DashScope's error JSON.
 
         `retry_after_ms` adds a `retry-after-ms` header, which the openai client obeys (keeps retry tests fast).
         """
         with self.lock:
-            self.faults += [Fault("fail", status=status, retry_after_ms=retry_after_ms) for _ in range(times)]
+            self.faults += [Fault("fail", status=status, retry_after_ms=retry_after_ms, step=step) for _ in range(times)]
 
-    def delay_next(self, seconds: float, after_chunks: int | None = None) -> None:
+    def delay_next(self, seconds: float, after_chunks: int | None = None, step: str | None = None) -> None:
         """Stall the next request for `seconds`: before the response headers, or after `after_chunks` SSE chunks."""
         with self.lock:
-            self.faults.append(Fault("delay", seconds=seconds, after_chunks=after_chunks))
+            self.faults.append(Fault("delay", seconds=seconds, after_chunks=after_chunks, step=step))
 
-    def cut_next(self, after_chunks: int = 3, graceful: bool = False) -> None:
+    def cut_next(self, after_chunks: int = 3, graceful: bool = False, step: str | None = None) -> None:
         """Stop the next stream after `after_chunks` chunks, with no finish_reason and no [DONE].
 
         By default the connection is dropped mid-body; `graceful` ends the HTTP body properly instead.
         """
         with self.lock:
-            self.faults.append(Fault("cut", after_chunks=after_chunks, graceful=graceful))
+            self.faults.append(Fault("cut", after_chunks=after_chunks, graceful=graceful, step=step))
 
     def endless_next(self, piece: str = "x" * 1000, interval_s: float = 0.0, reasoning: bool = False) -> None:
         """Make the next stream send `piece` as a delta every `interval_s` seconds and never finish.
@@ -121,7 +129,16 @@ class Stub:
         with self.lock:
             self.requests.append(body)
             self.headers.append(headers)
-            return self.faults.pop(0) if self.faults else None
+            step = research_step(body)
+            for n, fault in enumerate(self.faults):
+                if fault.step is None or fault.step == step:
+                    return self.faults.pop(n)
+            return None
+
+    def steps(self) -> list[str | None]:
+        """The research step of each request so far (None for a request of no step)."""
+        with self.lock:
+            return [research_step(body) for body in self.requests]
 
 
 @contextmanager
@@ -201,7 +218,7 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
                 self._endless(body, fault)
                 return
             thinks = fault is not None and fault.kind == "reasoning_only"
-            chunks = _chunks(body, stub.reasoning_field, reasoning_only=thinks, translations=stub.translations)
+            chunks = _chunks(body, stub.reasoning_field, reasoning_only=thinks, stub=stub)
             for n, chunk in enumerate(chunks):
                 if fault is not None and fault.after_chunks == n:
                     if fault.kind == "delay":
@@ -297,13 +314,43 @@ def _thinks(body: dict[str, Any]) -> bool:
     return thinking if isinstance(thinking, bool) else str(body["model"]).startswith("qwen3-")
 
 
-def _texts(body: dict[str, Any], translations: dict[str, str] | None = None) -> tuple[str, str]:
+def research_step(body: dict[str, Any] | None) -> str | None:
+    """`plan`, `judge`, `reflect` or `write` for a research request (its system message's first line), else None."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    first = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], dict) else {}
+    content = first.get("content") if first.get("role") == "system" else None
+    line = content.split("\n", 1)[0] if isinstance(content, str) else ""
+    return line.removeprefix("step: ").strip() if line.startswith("step: ") else None
+
+
+def _research(step: str, user: str, stub: Stub) -> tuple[str, str]:
+    """The reasoning and the reply of a perfect, agreeable model for one research step."""
+    with stub.lock:
+        queued = stub.replies.get(step)
+        if queued:
+            return f"Step {step}.", queued.pop(0)
+    numbered = re.findall(r"^\[(\d+)\][^\n]*\n([^\n]*)", user, re.M)
+    if step == "plan":
+        asked = user.strip()
+        return "Planning.", json.dumps(stub.research_plans.get(asked) or [stub.translations.get(asked, asked)])
+    if step == "judge":
+        return "Judging.", json.dumps([int(n) for n, _ in numbered])
+    if step == "reflect":
+        return "Reflecting.", "[]"
+    report = " ".join(f"{text.strip()[:80]} [{n}]." for n, text in numbered)
+    return "Writing.", report or NO_ANSWER
+
+
+def _texts(body: dict[str, Any], stub: Stub | None = None) -> tuple[str, str]:
     """The reasoning and the answer for this request, derived from its last user message."""
     user = next((m.get("content") for m in reversed(body["messages"]) if m.get("role") == "user"), "") or ""
     user = user if isinstance(user, str) else json.dumps(user)
+    step = research_step(body)
+    if step is not None and stub is not None:
+        return _research(step, user, stub)
     if user.startswith("Rewrite this question as a search query"):
         asked = user.rsplit("\n\n", 1)[-1].strip()
-        return "Translating the question.", (translations or {}).get(asked, asked)
+        return "Translating the question.", (stub.translations if stub else {}).get(asked, asked)
     question = re.search(r"<question>\s*(.*?)\s*</question>", user, re.S)
     asked = (question.group(1) if question else user).strip()[:80]
     passage = re.search(r"^(\[\d+\])[^\n]*\n([^\n]+)", user, re.M)
@@ -318,13 +365,13 @@ def _pieces(text: str, size: int = 12) -> list[str]:
 
 
 def _chunks(
-    body: dict[str, Any], reasoning_field: str, reasoning_only: bool = False, translations: dict[str, str] | None = None
+    body: dict[str, Any], reasoning_field: str, reasoning_only: bool = False, stub: Stub | None = None
 ) -> Iterator[dict[str, Any]]:
     """The chat.completion.chunk objects of one streamed answer.
 
     `reasoning_only`: the model thinks and then stops without answering (finish_reason "stop").
     """
-    reasoning, answer = _texts(body, translations)
+    reasoning, answer = _texts(body, stub)
     thinks = _thinks(body) or reasoning_only
     if reasoning_only:
         answer = ""

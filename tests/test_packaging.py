@@ -62,7 +62,8 @@ def test_read_only_mode_hides_the_write_tools() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert (
         out.stdout.strip()
-        == "['answer_with_qwen', 'describe_collection', 'get_document_outline', 'read_context', 'search_milvus_docs']"
+        == "['answer_with_qwen', 'describe_collection', 'get_document_outline', 'read_context', 'research_with_qwen', "
+        "'search_milvus_docs']"
     ), out.stderr
 
 

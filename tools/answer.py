@@ -99,29 +99,54 @@ class _Query:
     usage: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Languages:
+    """The question's language and its collection's main ones (codes), for the cross-lingual rewrite."""
+
+    asked: str  # "und" when unknown
+    documents: list[str]  # empty when the collection is missing, empty or of no clear language
+
+    @property
+    def target(self) -> str | None:
+        """The documents' main language by name: the one to search in."""
+        return language.name(self.documents[0]) if self.documents else None
+
+    @property
+    def answer_language(self) -> str | None:
+        """The question's language by name when it is not the documents': the one to answer in."""
+        foreign = self.asked != "und" and bool(self.documents) and self.asked not in self.documents
+        return language.name(self.asked) if foreign else None
+
+
+async def languages(services: Services, question: str, collection: str | None) -> Languages:
+    """The question's language and the documents'; reads the store only for a question of a known language."""
+    asked = language.detect(question)
+    if asked == "und":
+        return Languages(asked, [])
+    name = check_collection_name(collection or services.collection)
+    if await services.store.info(name) is None:
+        return Languages(asked, [])  # the search says the collection is missing
+    return Languages(asked, language.main_languages(await document_languages(services, name)))
+
+
 async def _search_query(services: Services, question: str, collection: str | None, model: str) -> _Query:
     """The question itself, or (QUERY_REWRITE=auto) the question rewritten by the chat model into the documents'
     language when it is in another; never a model call for a question already in the documents' language."""
-    asked = language.detect(question)
-    if not services.rewrite_queries or asked == "und":
+    if not services.rewrite_queries:
         return _Query(question)
-    name = check_collection_name(collection or services.collection)
-    if await services.store.info(name) is None:
-        return _Query(question)  # the search says the collection is missing
-    documents = language.main_languages(await document_languages(services, name))
-    if not documents or asked in documents:
+    found = await languages(services, question, collection)
+    if found.answer_language is None or found.target is None:
         return _Query(question)
     started = time.perf_counter()
-    target = language.name(documents[0])
     result = await stream_chat(
         replace(services.llm, max_tokens=REWRITE_MAX_TOKENS),
-        [{"role": "user", "content": REWRITE_PROMPT.format(language=target, question=question)}],
+        [{"role": "user", "content": REWRITE_PROMPT.format(language=found.target, question=question)}],
         model=model,
         enable_thinking=None if services.llm.dialect == "none" else False,
     )
     query = next((line.strip().strip("\"'`") for line in result.answer.splitlines() if line.strip()), "")
     ms = round((time.perf_counter() - started) * 1000, 1)
-    return _Query(query[:MAX_QUERY_CHARS] or question, language.name(asked), ms, result.usage)
+    return _Query(query[:MAX_QUERY_CHARS] or question, found.answer_language, ms, result.usage)
 
 
 async def answer_with_qwen(

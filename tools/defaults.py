@@ -41,5 +41,12 @@ LLM_TOTAL_TIMEOUT_S = 300.0
 # Tokens one answer may generate; DashScope counts thinking and answer together (max_completion_tokens). Models
 # refuse a limit above their own maximum output, and 8,192 is the smallest of those we know of (qwen-max's).
 LLM_MAX_TOKENS = 8192
+# research_with_qwen: rounds of retrieval, sub-questions from the plan, passages per query and collection.
+RESEARCH_MAX_ROUNDS = 3
+RESEARCH_MAX_SUB_QUESTIONS = 4
+RESEARCH_TOP_K = 5  # more than TOP_K: the judge step drops what does not help
+# Tokens one research may spend, prompts included, over every call: a plan, three rounds of judge and reflect
+# over ~20 passages (~6,000 tokens each) and a write of up to LLM_MAX_TOKENS fit with room to spare.
+RESEARCH_MAX_TOKENS = 64_000
 # A long ingest logs a progress line this often (seconds); a shorter one logs none.
 PROGRESS_LOG_S = 10.0

@@ -30,6 +30,10 @@ class LLMError(UserError):
     """A chat-model failure with a message a person can act on; never contains the API key."""
 
 
+class EmptyAnswer(LLMError):
+    """The model finished without a word of answer (a reply, unlike a failed request: research falls back on it)."""
+
+
 @contextmanager
 def first_error() -> Iterator[None]:
     """Around a task group: raise the failure itself, not wrapped in an exception group; the one that started it,

@@ -20,7 +20,7 @@ import openai
 from openai.types import CompletionUsage
 
 from tools import defaults
-from tools.errors import LLMError, ProgressFn
+from tools.errors import EmptyAnswer, LLMError, ProgressFn
 from tools.redact import redact_url, redact_urls_in, url_secrets
 
 Dialect = Literal["dashscope", "chat_template_kwargs", "none"]
@@ -266,7 +266,7 @@ class _Collected:
                 )
             else:
                 advice = "try again, or turn thinking off (enable_thinking false)."
-            raise LLMError(f"{self.model} {thought} gave no answer (finish_reason {self.finish_reason!r}); {advice}")
+            raise EmptyAnswer(f"{self.model} {thought} gave no answer (finish_reason {self.finish_reason!r}); {advice}")
         return ChatResult(
             answer=answer,
             reasoning="".join(self.reasoning),

@@ -31,6 +31,7 @@ class Services:
     rerank_candidates: int = defaults.RERANK_CANDIDATES
     # answer_with_qwen rewrites a question that is not in the documents' language into a search query in it.
     rewrite_queries: bool = True
+    research_max_tokens: int = defaults.RESEARCH_MAX_TOKENS  # research_with_qwen's cap over all its model calls
     # Each collection's language shares, and when they were read (tools/search.py document_languages).
     languages: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
 
