@@ -217,7 +217,7 @@ def _check_allowed(args: argparse.Namespace, settings: Settings) -> None:
     command = f"`{PROG} {args.command}`"
     if settings.read_only and args.command in WRITERS and not getattr(args, "dry_run", False):
         exit_with(PROG, ConfigError(f"READ_ONLY is on, and {command} changes the store: unset READ_ONLY to run it"))
-    if args.command == "ask" and settings.llm_dialect == "dashscope" and settings.dashscope_api_key is None:
+    if args.command in ("ask", "research") and settings.llm_dialect == "dashscope" and settings.dashscope_api_key is None:
         exit_with(PROG, ConfigError(f"{command} needs DASHSCOPE_API_KEY, in the environment or in the .env file ENV_FILE names"))
 
 
