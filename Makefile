@@ -50,7 +50,18 @@ APT_UPDATE := $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get -o DPkg::Lock::Timeou
 	$(APT_INSTALL) $$pkgs || { $(APT_UPDATE) && $(APT_INSTALL) $$pkgs; } \
 	&& mkdir -p .cache && touch $@
 
-test: lint .cache/milvus-server-venv/.installed .cache/doc-tools.installed
+# Real manuals for tests/test_document_text.py and bench/bench_formats.py --manuals: the R manuals as PDF (r-doc-pdf)
+# and the Python 3.11 docs as Sphinx HTML (python3.11-doc), 22 MB of .deb unpacked into .cache/manuals, not installed
+# (apt-get download needs no root; it waits up to 5 minutes for apt's lock). Without apt-get the tests skip, naming this.
+.cache/manuals.installed:
+	@if ! command -v apt-get >/dev/null; then echo "no apt-get: the tests on Debian's manuals will skip"; exit 0; fi; \
+	mkdir -p .cache/manuals/debs && cd .cache/manuals/debs && rm -f ./*.deb && \
+	{ apt-get download -q -o DPkg::Lock::Timeout=300 r-doc-pdf python3.11-doc || \
+	  { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get update -q -o DPkg::Lock::Timeout=300 && \
+	    apt-get download -q -o DPkg::Lock::Timeout=300 r-doc-pdf python3.11-doc; }; } && \
+	for deb in ./*.deb; do dpkg-deb -x "$$deb" ..; done && rm -f ./*.deb && touch ../../manuals.installed
+
+test: lint .cache/milvus-server-venv/.installed .cache/doc-tools.installed .cache/manuals.installed
 	$(PY) -m tests.external_tools
 	$(PY) -m pytest -n auto  # one worker per core: most tests wait on subprocesses, so two cores nearly halve the time
 

@@ -8,6 +8,10 @@ too when the content is the whole body (an article's own header holds its title)
 are separated by blank lines, list items are lines starting with "- ", tables are a row a line with cells
 joined by " | ", and `<pre>` keeps its line breaks and indentation.
 
+A page that is only navigation (a generated index, a search page, a list of links and little else: Sphinx's
+genindex, py-modindex, search and contents pages, MkDocs' and Docusaurus' search) gives no text, and is counted as
+navigation.
+
 The encoding: a byte-order mark, else the page's `<meta charset>`, else as for plain text.
 """
 
@@ -40,6 +44,19 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGN
 _PERMALINK = re.compile(r"(?:\s*[¶§🔗]|\s+#)+$")  # the anchor signs doc generators put after a heading (Sphinx: ¶)
 
 
+# Generated indexes and search pages: Sphinx (indextable, search-results), MkDocs (mkdocs-search-results),
+# Docusaurus (its search page's class).
+_NAVIGATION_MARKS = " | ".join(
+    (
+        ".//table[contains(concat(' ', @class, ' '), ' indextable ')]",
+        ".//*[contains(@class, 'genindex-jumpbox')]",
+        ".//*[@id='search-results' or @id='mkdocs-search-results']",
+        ".//*[contains(@class, 'searchQueryInput') or contains(@class, 'search-page')]",
+    )
+)
+_MIN_LINKS = 15  # a page with fewer links is not a table of contents, whatever their share
+_LINKED_SHARE = 0.8  # of the content's characters in links: measured on the Python docs' toctree pages
+
 lxml_html = lazy("lxml.html")  # loaded on the first HTML read
 etree = lazy("lxml.etree")
 
@@ -59,6 +76,8 @@ class HtmlReader(Reader):
         title = page.findtext(".//title")
         body = page.find("body")
         root, at_body = _content_root(body if body is not None else page)
+        if _navigation_only(root):
+            return builder.build(one_line(title or "") or None, navigation=1)
         walker = _Walker(builder, drop_header_footer=at_body)
         walker.walk(root)
         walker.flush()
@@ -66,6 +85,20 @@ class HtmlReader(Reader):
 
 
 READER = HtmlReader()
+
+
+def _navigation_only(root: Any) -> bool:
+    """A page that is only navigation: a generated index (Sphinx's genindex and module index), a search page
+    (Sphinx, MkDocs, Docusaurus), or a list of links and little else (a table of contents: Sphinx's contents.html,
+    a section's index page)."""
+    if root.xpath(_NAVIGATION_MARKS):
+        return True
+    links = root.findall(".//a")
+    if len(links) < _MIN_LINKS:
+        return False
+    total = len(one_line(root.text_content()))
+    linked = sum(len(one_line(a.text_content())) for a in links)
+    return total > 0 and linked >= _LINKED_SHARE * total
 
 
 def _content_root(body: Any) -> tuple[Any, bool]:

@@ -4,8 +4,8 @@ Headings come from the outline (bookmarks): each bookmark's title is looked up o
 section starts there. A PDF without an outline gets headings from its type: short lines standing alone, set
 larger than the body text (or bold at body size), when such lines are rare enough to be headings. A PDF with
 neither has one section per page. Lines are joined into paragraphs by the gaps between them; hyphens the
-layout added at line ends are removed; running page numbers and headers or footers repeated on most pages are
-dropped.
+layout added at line ends are removed; page numbers and running headers and footers are dropped wherever PDFium
+puts them in the page's text, and pages of navigation only (tables of contents, indexes) are left out and counted.
 
 PDFium is not thread-safe: every call into it runs under one process-wide lock, and every PDFium object is
 closed before the lock is released, so no finaliser calls into PDFium later from another thread.
@@ -51,6 +51,13 @@ _PAGE_NUMBER = re.compile(r"(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:/|of
 _MARKER = re.compile(r"\d{1,3}[.)]|[a-zA-Z][.)]|[\u2022\u25e6\u25aa\u25cf\u2023\u2043\u00b7\u2013\u2014*-]")
 _NOT_WORD = re.compile(r"[\W_]+")
 _DIGITS = re.compile(r"\d+")
+# Roman page numbers (front matter: i, ii, xiv), as whole words.
+_ROMAN = re.compile(r"\b(?=[mdclxvi])m{0,3}(?:cm|cd|d?c{0,3})(?:xc|xl|l?x{0,3})(?:ix|iv|v?i{0,3})\b", re.IGNORECASE)
+_EDGE = 3  # lines at each end of a page looked at for running headers and footers
+_EDGE_NUMBER = re.compile(r"^(\d{1,4})\s+\S|\S\s+(\d{1,4})$")
+# `3.3.1 Lexical scoping . . . . 13`, `vector . . . . 3, 8, 12`
+_LEADER = re.compile(r"(?:\.\s?){4,}\s*(?:\d{1,4}|[ivxlcdm]{1,6})(?:,\s*(?:\d{1,4}|[ivxlcdm]{1,6}))*,?$", re.IGNORECASE)
+_ENDS_IN_NUMBER = re.compile(r"(?:^|\s)(?:\d{1,4}|[ivxlcdm]{1,6}),?$", re.IGNORECASE)
 _FONT_NAME = ctypes.create_string_buffer(128)  # used under _LOCK only
 
 
@@ -90,11 +97,12 @@ class PdfReader(Reader):
                 raise Unreadable(SCANNED)
             return Document("", _title(title), [], tuple(0 for _ in pages))  # nothing to index
         _drop_running_lines(pages)
+        navigation = _drop_navigation(pages)
         headings = _place_outline(pages, outline) if outline else _font_headings(pages)
         builder = DocumentBuilder()
         _build(builder, pages, headings, _title(title))
         first = outline[0][1] if outline else next((t for level, t in builder.headings if level == 1), None)
-        return builder.build(_title(title) or first)
+        return builder.build(_title(title) or first, navigation)
 
 
 READER = PdfReader()
@@ -204,22 +212,91 @@ def _title(metadata: str) -> str | None:
 
 
 def _key(line: _Line) -> str:
-    return _DIGITS.sub("#", one_line(line.text)).casefold()
+    """A line as running headers repeat it: numbers (arabic or roman) aside, case and spacing aside."""
+    text = _ROMAN.sub("#", _DIGITS.sub("#", one_line(line.text).casefold()))
+    return text
+
+
+def _edges(lines: list[_Line]) -> tuple[set[int], set[int]]:
+    """(top, bottom): the first and last lines in reading order, and the highest and lowest on the page, where a
+    running header or footer is (PDFium gives some after the body)."""
+    if not lines:
+        return set(), set()
+    top, bottom = {0}, {len(lines) - 1}
+    placed = [i for i, line in enumerate(lines) if line.size]
+    if placed:
+        top.add(max(placed, key=lambda i: lines[i].y))
+        bottom.add(min(placed, key=lambda i: lines[i].y))
+    return top, bottom
+
+
+def _page_number(text: str) -> int | None:
+    """The number a header or footer line starts or ends with (`Chapter 7: R Miscellanea 35`, `36 Writing R`)."""
+    match = _EDGE_NUMBER.search(text)
+    return int(match.group(1) or match.group(2)) if match else None
 
 
 def _drop_running_lines(pages: list[_Page]) -> None:
-    """Drop page numbers at the top or bottom of a page, and running headers and footers: the same first or
-    last lines (numbers aside) on at least half the pages, and at least three."""
-    edges = Counter(key for page in pages for key in {_key(line) for line in page.lines[:2] + page.lines[-2:]})
-    running = {key for key, n in edges.items() if n >= 3 and n >= len(pages) / 2}
+    """Drop running headers and footers wherever they fall in a page's text: a line at the top (or bottom) of its
+    page that, numbers aside, is at the top (or bottom) of at least three pages (odd and even pages, and each
+    chapter's title, count apart since each repeats on its own); a short line there carrying the page's own number
+    (learned from the pages: the printed number minus the page's index is the same on most); and a page number
+    alone. A page keeps its only text: a line that is the whole page is content."""
+    edges = [_edges(page.lines) for page in pages]
+    counts: Counter[tuple[bool, str]] = Counter()
+    offsets: Counter[int] = Counter()
+    for index, (page, (top, bottom)) in enumerate(zip(pages, edges, strict=True)):
+        keys = {(True, _key(page.lines[i])) for i in top} | {(False, _key(page.lines[i])) for i in bottom}
+        counts.update(keys)
+        for i in top | bottom:
+            if (number := _page_number(page.lines[i].text)) is not None:
+                offsets[number - index] += 1
+    running = {key for key, n in counts.items() if n >= 3 and sum(c.isalpha() for c in key[1]) >= 3}
+    offset, votes = offsets.most_common(1)[0] if offsets else (0, 0)
+    page_offset = offset if votes >= max(3, len(pages) // 5) else None
+    for index, (page, (top, bottom)) in enumerate(zip(pages, edges, strict=True)):
+        lines, n = page.lines, len(page.lines)
+        number = None if page_offset is None else index + page_offset
+        drop = {i for i in top if _runs(lines[i], True, running, number)}
+        drop |= {i for i in bottom if _runs(lines[i], False, running, number)}
+        # a header or footer of two or three lines: peel on from each end while the next line runs too
+        for order, at_top in ((range(1, min(_EDGE, n)), True), (range(n - 2, max(n - _EDGE, 0) - 1, -1), False)):
+            for i in order:
+                if (i - 1 if at_top else i + 1) not in drop or not _runs(lines[i], at_top, running, number):
+                    break
+                drop.add(i)
+        kept = [line for i, line in enumerate(lines) if i not in drop]
+        page.lines = _merge_markers(kept if kept else lines)
+
+
+def _runs(line: _Line, at_top: bool, running: set[tuple[bool, str]], number: int | None) -> bool:
+    """Whether a line at the top (or bottom) of its page is a running header (or footer): see `_drop_running_lines`."""
+    text = line.text.strip()
+    if (at_top, _key(line)) in running or _PAGE_NUMBER.fullmatch(text) or _ROMAN.fullmatch(text):
+        return True
+    return number is not None and len(text) <= 120 and _page_number(text) == number
+
+
+def _drop_navigation(pages: list[_Page]) -> int:
+    """Leave out what is only navigation (tables of contents, indexes): on a page whose lines mostly end in dot
+    leaders and page numbers, those lines and an index's letter headings go, and the rest too unless it is a few
+    lines of text or more (the end of a chapter before its index starts). How many pages were navigation; their
+    place stays, so page numbers still count right."""
+    dropped = 0
     for page in pages:
-        lines = page.lines
-        keep = [True] * len(lines)
-        for i in [*range(min(2, len(lines))), *range(max(len(lines) - 2, 2), len(lines))]:
-            text = lines[i].text.strip()
-            if _key(lines[i]) in running or ((i == 0 or i == len(lines) - 1) and _PAGE_NUMBER.fullmatch(text)):
-                keep[i] = False
-        page.lines = _merge_markers([line for line, kept in zip(lines, keep, strict=True) if kept])
+        lines = [line.text.strip() for line in page.lines]
+        if len(lines) < 3:
+            continue
+        leaders = [bool(_LEADER.search(text)) for text in lines]
+        numbered = sum(1 for text in lines if _ENDS_IN_NUMBER.search(text))
+        if sum(leaders) >= 0.3 * len(lines) and sum(leaders) + numbered >= 0.6 * len(lines):
+            rest = [
+                line for line, text, leader in zip(page.lines, lines, leaders, strict=True)
+                if not leader and not _ENDS_IN_NUMBER.search(text) and len(text) > 2
+            ]  # fmt: skip
+            page.lines = rest if len(rest) >= 3 else []
+            dropped += 1
+    return dropped
 
 
 def _merge_markers(lines: list[_Line]) -> list[_Line]:
