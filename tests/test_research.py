@@ -277,6 +277,11 @@ async def test_a_korean_question_is_planned_in_english_and_reported_in_korean(fa
     assert "Where does Milvus store data?" in [s.heading for s in result.sources]
     user = write["messages"][1]["content"]
     assert f"<question>\n{korean}\n</question>" in user and user.endswith("Answer in Korean, the language of the question.")
+    with run_stub(api_key=KEY) as stub:
+        _connect(faq, stub)
+        faq.rewrite_queries = False  # QUERY_REWRITE=off: planned in the question's own language
+        await research_with_qwen(faq, korean, max_rounds=1)
+    assert "written in the question's language" in _bodies(stub, "plan")[0]["messages"][0]["content"]
 
 
 async def test_several_collections_and_every_collection(services: Services) -> None:

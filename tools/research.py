@@ -204,7 +204,8 @@ async def research_with_qwen(
     names = await _collections(services, collections)
     run = _Run(services, question, model or services.llm.model, progress, on_step, started + services.llm.total_timeout_s)
     found = await languages(services, question, names[0])
-    target = found.target or "the question's language"
+    # QUERY_REWRITE=off: the queries stay in the question's language, as answer_with_qwen's search does
+    target = (found.target if services.rewrite_queries else None) or "the question's language"
 
     queries = await _plan(run, max_sub_questions, target)
     sub_questions = list(queries)
