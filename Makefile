@@ -37,15 +37,15 @@ lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff format --check server tools tests bench examples
 	$(VENV)/bin/mypy
 
-# Debian's document tools for tests/test_readers.py and bench/bench_formats.py: pandoc, LibreOffice Writer and Calc, qpdf,
-# poppler-utils, img2pdf (about 50 s and 450 MB on Debian 12 with none yet; `apt-get update` only if the install
-# fails without it). Without apt-get it says so, and the tests that need a tool skip, naming this target.
+# Debian's document tools for tests/test_readers.py and bench/bench_formats.py: pandoc, LibreOffice Writer and Calc,
+# qpdf, poppler-utils, img2pdf, Tesseract with its English data (about 60 s and 500 MB on Debian 12 with none yet;
+# `apt-get update` only if the install fails without it). Without apt-get it says so, and the tests that need a tool skip, naming this target.
 # Installs wait up to 5 minutes for the dpkg lock that another apt or unattended-upgrades may hold.
 APT_INSTALL := $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends
 APT_UPDATE := $$([ "$$(id -u)" = 0 ] || echo sudo) apt-get -o DPkg::Lock::Timeout=300 update -q
 .cache/doc-tools.installed:
 	@if ! command -v apt-get >/dev/null; then echo "no apt-get: install pandoc, LibreOffice, qpdf, poppler and img2pdf yourself"; exit 0; fi; \
-	pkgs="pandoc libreoffice-writer-nogui libreoffice-calc-nogui qpdf poppler-utils img2pdf"; \
+	pkgs="pandoc libreoffice-writer-nogui libreoffice-calc-nogui qpdf poppler-utils img2pdf tesseract-ocr tesseract-ocr-eng"; \
 	echo "installing Debian packages for the document tests: $$pkgs"; \
 	$(APT_INSTALL) $$pkgs || { $(APT_UPDATE) && $(APT_INSTALL) $$pkgs; } \
 	&& mkdir -p .cache && touch $@

@@ -30,6 +30,7 @@ from tools.embedders import (
 )
 from tools.errors import UserError
 from tools.llm import MAX_TOKENS_LIMIT, Dialect, LLMConfig
+from tools.readers import ocr
 from tools.rerankers import Reranker, RerankProvider, make_reranker, rerank_url
 from tools.services import Services
 from tools.store import Consistency, DenseIndex, IndexType, Store
@@ -123,6 +124,15 @@ class Settings(BaseSettings):
     max_file_mb: Annotated[float, DOCUMENTS] = Field(defaults.MAX_FILE_MB, gt=0, description="Files larger than this are skipped")
     max_pages: Annotated[int, DOCUMENTS] = Field(
         defaults.MAX_PAGES, ge=1, description="PDFs and slide decks with more pages are skipped"
+    )
+    ocr: Annotated[defaults.OcrMode, DOCUMENTS] = Field(
+        defaults.OCR,
+        description="auto: scanned PDF pages and images (.png, .jpg, .tiff) are read with Tesseract when it is installed",
+    )
+    ocr_languages: Annotated[str, DOCUMENTS] = Field(
+        defaults.OCR_LANGUAGES,
+        pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract languages joined by +, e.g. eng+kor+chi_sim (each installed)",
     )
 
     embedding_provider: Annotated[Provider, EMBEDDINGS] = Field(
@@ -313,6 +323,7 @@ class Settings(BaseSettings):
                 f"INGEST_ROOTS names {', '.join(missing)}, which is not a folder here: set it to the folders ingest may "
                 "read, as absolute paths"
             )
+        ocr.configure(self.ocr, self.ocr_languages)  # process-wide: a reader takes only a file's bytes
         return Services(
             store=Store(
                 self.milvus_uri, _secret(self.milvus_token), self.milvus_db, self.milvus_consistency, self.dense_index_choice()

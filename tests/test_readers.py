@@ -17,7 +17,7 @@ import pytest
 from tests.documents import MANUAL_SECTIONS, MANUAL_TITLE, Documents, manual_markdown, need
 from tools.chunking import Chunk, chunk_document
 from tools.ingest import ingest_documents
-from tools.readers import Document, Section, Unreadable, reader_for, supported_suffixes
+from tools.readers import Document, Section, Unreadable, ocr, reader_for, supported_suffixes
 from tools.readers.markdown import parse_markdown
 from tools.readers.pdf import SCANNED
 from tools.search import search_milvus_docs
@@ -126,8 +126,9 @@ def test_pdf_without_headings_has_a_section_per_page(made: Documents) -> None:
     assert {c.page_start for c in chunks} == set(range(1, len(doc.pages) + 1))
 
 
-def test_pdf_skip_reasons(made: Documents) -> None:
-    assert reason(made.scanned_pdf) == SCANNED == "no text layer (scanned PDF; OCR is not supported)"
+def test_pdf_skip_reasons(made: Documents, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ocr.SETTINGS, "mode", "off")  # with OCR: tests/test_ocr.py
+    assert reason(made.scanned_pdf) == f"{SCANNED}: OCR is off (OCR=off; set OCR=auto to read it with Tesseract)"
     locked = reason(made.encrypted_pdf)
     assert locked.startswith("encrypted PDF") and "password" in locked
     assert reason(made.truncated(made.manual_pdf, "half.pdf")).startswith("not a readable PDF (damaged or truncated")
@@ -328,8 +329,8 @@ def test_utf8_markdown_and_text_read_exactly_as_before(tmp_path: Path) -> None:
 
 def test_the_registry_reads_every_format() -> None:
     assert supported_suffixes() == [
-        ".csv", ".docx", ".eml", ".epub", ".htm", ".html", ".ipynb", ".markdown", ".md", ".mdx", ".ods", ".pdf",
-        ".pptx", ".rst", ".text", ".tsv", ".txt", ".xls", ".xlsm", ".xlsx",
+        ".csv", ".docx", ".eml", ".epub", ".htm", ".html", ".ipynb", ".jpeg", ".jpg", ".markdown", ".md", ".mdx", ".ods",
+        ".pdf", ".png", ".pptx", ".rst", ".text", ".tif", ".tiff", ".tsv", ".txt", ".xls", ".xlsm", ".xlsx",
     ]  # fmt: skip
 
 
@@ -338,9 +339,12 @@ def test_the_registry_reads_every_format() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.slow  # about 15 s on 2 cores: LibreOffice, the model, Milvus Lite
-async def test_ingest_a_folder_of_documents(made: Documents, services: Services, docs: Path) -> None:
+async def test_ingest_a_folder_of_documents(
+    made: Documents, services: Services, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A folder of every format, with the unreadable ones skipped for their reasons; search hits in the PDF and
     the deck carry their pages in the stored rows."""
+    monkeypatch.setattr(ocr.SETTINGS, "mode", "off")  # the 50 dpi scan is skipped (OCR: tests/test_ocr.py)
     folder = docs / "documents"
     folder.mkdir()
     readable = {

@@ -50,3 +50,7 @@ RESEARCH_TOP_K = 5  # more than TOP_K: the judge step drops what does not help
 RESEARCH_MAX_TOKENS = 64_000
 # A long ingest logs a progress line this often (seconds); a shorter one logs none.
 PROGRESS_LOG_S = 10.0
+
+OcrMode = Literal["auto", "off"]
+OCR: OcrMode = "auto"  # scanned PDF pages and images are read with Tesseract when it is installed
+OCR_LANGUAGES = "eng"  # Tesseract's language packs, joined by "+" (eng+kor+chi_sim); each must be installed

@@ -14,6 +14,7 @@ closed before the lock is released, so no finaliser calls into PDFium later from
 from __future__ import annotations
 
 import ctypes
+import io
 import itertools
 import re
 import statistics
@@ -24,10 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tools.readers import ocr
 from tools.readers.base import Document, Reader, Unreadable, lazy
 from tools.readers.build import DocumentBuilder, one_line
 
-SCANNED = "no text layer (scanned PDF; OCR is not supported)"
+SCANNED = "no text layer (a scanned PDF)"
+OCR_DPI = 300  # what Tesseract is trained for; 200 dpi loses small print
 _LOCK = threading.Lock()
 pdfium = lazy("pypdfium2")  # loaded on the first PDF read
 
@@ -92,9 +95,10 @@ class PdfReader(Reader):
             raise Unreadable("not a readable PDF (no %PDF- header: damaged, or another format)")
         with _LOCK:
             title, outline, pages = _extract(data, max_pages)
+        _recognise_scanned(data, pages)
         if not any(page.lines for page in pages):
             if any(page.images for page in pages):
-                raise Unreadable(SCANNED)
+                raise Unreadable(ocr.unavailable(SCANNED) or f"{SCANNED}: OCR found no text on its pages")
             return Document("", _title(title), [], tuple(0 for _ in pages))  # nothing to index
         _drop_running_lines(pages)
         navigation = _drop_navigation(pages)
@@ -106,6 +110,44 @@ class PdfReader(Reader):
 
 
 READER = PdfReader()
+
+
+def _recognise_scanned(data: bytes, pages: list[_Page]) -> None:
+    """Pages with images and no text, rendered and read by OCR (tools/readers/ocr.py) where it is available: their
+    lines are Tesseract's, a line apart, paragraphs a blank line apart as it found them. Without OCR they stay
+    empty."""
+    scanned = [i for i, page in enumerate(pages) if page.images]
+    if not scanned or ocr.unavailable(SCANNED):
+        return
+    with _LOCK:
+        images = _render(data, scanned)
+    for index, image in zip(scanned, images, strict=True):
+        lines, y = [], 0.0
+        for line in ocr.recognise(image)[0].splitlines():
+            y -= 12.0  # so a blank line doubles the gap: a paragraph break
+            if line.strip():
+                lines.append(_Line(line.strip(), size=10.0, y=y))
+        pages[index] = _Page(lines, images=True)
+
+
+def _render(data: bytes, indexes: list[int]) -> list[bytes]:
+    """The pages as PNG images at OCR_DPI, in grey (under the lock)."""
+    pdf = pdfium.PdfDocument(data)
+    try:
+        out = []
+        for index in indexes:
+            page = pdf[index]
+            try:
+                bitmap = page.render(scale=OCR_DPI / 72, grayscale=True)
+                buffer = io.BytesIO()
+                bitmap.to_pil().save(buffer, format="PNG")
+                bitmap.close()
+                out.append(buffer.getvalue())
+            finally:
+                page.close()
+        return out
+    finally:
+        pdf.close()
 
 
 # --- PDFium, under the lock -------------------------------------------------------------------------------
