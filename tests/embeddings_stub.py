@@ -12,7 +12,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -34,6 +34,8 @@ class EmbeddingsStub:
     max_in_flight: int = 0
     fail_next: list[int] = field(default_factory=list)  # statuses to answer the next requests with
     delay_s: float = 0.02
+    # Serves this model's vectors instead of hashed words (bench/bench_remote_embedder.py: the same model both ways).
+    model: Callable[[list[str]], list[list[float]]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def settings(self, dimensions: int = 64, model: str = "stand-in") -> dict[str, str]:
@@ -101,9 +103,10 @@ def _handler(stub: EmbeddingsStub) -> type[BaseHTTPRequestHandler]:
             dims = body.get("dimensions", 1024)
             if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_INPUTS:
                 return self._error(400, f"batch size is invalid, it should not be larger than {MAX_INPUTS}.")
-            if dims not in DIMENSIONS:
+            if stub.model is None and dims not in DIMENSIONS:
                 return self._error(400, f"dimensions must be one of {sorted(DIMENSIONS)}")
-            data = [{"object": "embedding", "index": i, "embedding": vector(t, dims)} for i, t in enumerate(inputs)]
+            vectors = stub.model(inputs) if stub.model is not None else [vector(t, dims) for t in inputs]
+            data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
             tokens = sum(len(t.split()) for t in inputs)
             self._json(
                 200,

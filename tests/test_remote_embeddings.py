@@ -11,6 +11,10 @@ from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
 from tests.rerank_stub import RerankStub
 from tools.embedders.openai import OpenAIEmbedder
 from tools.errors import UserError
+from tools.ingest import ingest_text
+from tools.search import search_milvus_docs
+from tools.services import Services
+from tools.store import Store
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-embed-test"
@@ -51,6 +55,27 @@ async def _batches_concurrency_retries_and_errors(closing: list[OpenAIEmbedder])
             await closing[-2].embed_query("x")
     with pytest.raises(UserError, match="Could not reach"):
         await closing[-1].embed_query("x")
+
+
+async def test_a_search_embeds_its_query_once_in_one_request_in_every_mode(tmp_path: Path) -> None:
+    """Hybrid searches the heading vectors too, with the same query vector; a query needs no batching."""
+    with run_embeddings_stub(KEY) as stub:
+        stub.delay_s = 0
+        embedder = OpenAIEmbedder("text-embedding-v4", stub.base_url, KEY, dimensions=64)
+        services = Services(store=Store(str(tmp_path / "m.db")), embedder=embedder, roots=[tmp_path])
+        try:
+            await ingest_text(services, "# Storage\n\nMilvus keeps data in object storage.", "notes.md")
+            for mode in ("dense", "hybrid"):
+                before = stub.requests
+                found = await search_milvus_docs(services, "where is data stored", mode=mode)
+                assert found.mode == mode and found.results[0].source == "notes.md"
+                assert stub.requests - before == 1
+            stub.model = lambda texts: []  # a reply without the embeddings asked for
+            with pytest.raises(UserError, match="did not answer 1 texts with 1 embeddings"):
+                await embedder.embed_query("x")
+        finally:
+            services.store.close()
+            await embedder.close()
 
 
 async def test_ingest_and_search_over_mcp_with_remote_embeddings(docs: Path, tmp_path: Path, embeddings: EmbeddingsStub) -> None:
