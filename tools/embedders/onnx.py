@@ -15,14 +15,16 @@ _TOKENIZER = Path(__file__).parent.parent / "data" / MINILM / "tokenizer.json"
 class OnnxMiniLM(LocalModel):
     """all-MiniLM-L6-v2, int8 ONNX, mean pooling and L2 normalisation as sentence-transformers does.
 
-    One text per run: measured on 2 cores, that ran 40 chunks/s at 340 MB RSS against 26 chunks/s at 950 MB
-    for batches of 16 (onnxruntime's memory arena grows with the largest batch, and padding costs more than
-    batching saves).
+    Texts run in length-sorted batches of at most `batch_tokens` padded tokens: texts of similar length go
+    together, so padding costs little, and no run is larger than one text of `max_tokens`, so onnxruntime's
+    memory arena stays as small as one text at a time (which ran 40 chunks/s at 340 MB RSS, against 26 chunks/s
+    at 950 MB for unsorted batches of 16). `batch_tokens = 0` runs one text at a time.
     """
 
     name = MINILM
     dim = 384
     max_tokens = 256
+    batch_tokens = 256
 
     def _load(self) -> tuple[Any, Any]:
         import onnxruntime
@@ -41,13 +43,31 @@ class OnnxMiniLM(LocalModel):
         import numpy as np
 
         tokenizer, session = self.loaded()
-        vectors: list[list[float]] = []
-        for text in texts:
-            ids = np.array([tokenizer.encode(text).ids], dtype=np.int64)
+        encoded = [e.ids for e in tokenizer.encode_batch(texts)]
+        vectors: list[list[float]] = [[] for _ in texts]
+        for batch in _length_batches([len(ids) for ids in encoded], self.batch_tokens):
+            width = max(len(encoded[i]) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for row, i in enumerate(batch):
+                ids[row, : len(encoded[i])] = encoded[i]
+                mask[row, : len(encoded[i])] = 1
             (hidden,) = session.run(
-                ["last_hidden_state"],
-                {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)},
+                ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             )
-            pooled = hidden[0].mean(axis=0)
-            vectors.append((pooled / max(float(np.linalg.norm(pooled)), 1e-12)).tolist())
+            pooled = (hidden * mask[:, :, None]).sum(axis=1) / mask.sum(axis=1, keepdims=True)
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            for row, i in enumerate(batch):
+                vectors[i] = pooled[row].tolist()
         return vectors
+
+
+def _length_batches(lengths: list[int], budget: int) -> list[list[int]]:
+    """Indexes of the texts, shortest first, in batches whose padded size (count x longest) fits `budget`."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+        if batches and (len(batches[-1]) + 1) * lengths[i] <= budget:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
