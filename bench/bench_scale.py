@@ -6,6 +6,18 @@ then search it, and report throughput, the server's memory during the ingest, an
     .venv/bin/python bench/bench_scale.py --docs 10000 --milvus lite-server     # Milvus Lite's engine over gRPC
     .venv/bin/python bench/bench_scale.py --docs 10000 --milvus standalone      # Milvus 2.3.5 standalone (make test installs it)
 
+    nice -n 19 .venv/bin/python bench/bench_scale.py --direct --milvus standalone --sizes 10000,100000
+    nice -n 19 .venv/bin/python bench/bench_scale.py --direct --milvus lite --sizes 10000,100000,250000
+
+`--direct` measures the store at scale without a model or files: chunks of real-looking text (the documents of
+make_scale_corpus.py's JSONL, cut at paragraphs to at most 1,000 characters, cycled with new ids and sources
+when more chunks are asked for than it has) with random unit vectors (384 dims), written through our store's
+write path (`Store.upsert`, 1,000 rows a call; no reading, chunking or embedding), grown to each size in turn;
+at each size, once the server's index is built, dense searches (top 3, with rows) through our `Store` and
+through pymilvus called directly with the same parameters and filter, in the same process, side by side. On a
+server each size runs twice, HNSW (DENSE_INDEX's defaults) and AUTOINDEX; Lite builds no HNSW. The memory is this
+process's RSS, which holds the store and nothing of the data after each write.
+
 `--embedder stand-in` points the server at tests/embeddings_stub.py, a loopback OpenAI-compatible endpoint
 that hashes words into vectors in microseconds: it measures the pipeline (reading, chunking, HTTP, Milvus)
 without the model, and its search results mean nothing. Figures from it are labelled as such.
@@ -23,6 +35,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import anyio
 from mcp.client.session import ClientSession
@@ -35,6 +48,8 @@ sys.path.insert(0, str(REPO))
 from tests.embeddings_stub import run_embeddings_stub
 from tests.milvus_lite_server import serve_milvus_lite
 from tests.milvus_server import serve_milvus_standalone
+from tools.store import ChunkRow, DenseIndex, Store
+from tools.store import filters as store_filters
 
 
 def make_corpus(docs: int) -> Path:
@@ -174,13 +189,209 @@ def wait_for_index(uri: str, collection: str, timeout_s: float = 1800) -> float:
         client.close()
 
 
+DIM = 384
+WRITE_BATCH = 1000
+FILTER_GLOB = "/docs/0001/*"  # one folder of 20: 5% of the chunks (Milvus 2.3 matches only prefixes in `like`)
+
+
+def chunk_texts(corpus: Path) -> list[tuple[str, str, list[str]]]:
+    """(title, text, headings) of chunks of at most 1,000 characters cut at paragraph breaks."""
+    chunks = []
+    for line in (corpus / "corpus.jsonl").open(encoding="utf-8"):
+        doc = json.loads(line)
+        heading, piece = doc["title"], ""
+        for para in doc["text"].split("\n\n"):
+            if para.startswith("#"):
+                heading = para.lstrip("# ").strip()[:200]
+            if piece and len(piece) + len(para) > 1000:
+                chunks.append((doc["title"], piece, [doc["title"], heading]))
+                piece = ""
+            piece = f"{piece}\n\n{para}" if piece else para[:1000]
+        if piece:
+            chunks.append((doc["title"], piece, [doc["title"], heading]))
+    return chunks
+
+
+def unit_vectors(rng: Any, count: int) -> Any:
+    vectors = rng.standard_normal((count, DIM), dtype="float32")
+    return vectors / (vectors**2).sum(axis=1, keepdims=True) ** 0.5
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def grow(
+    store: Store, name: str, texts: list[tuple[str, str, list[str]]], start: int, end: int, rng: Any
+) -> tuple[float, float]:
+    """Write chunks start..end through Store.upsert, then flush; the seconds each took (vectors made outside the
+    clock)."""
+    took = 0.0
+    for at in range(start, end, WRITE_BATCH):
+        count = min(WRITE_BATCH, end - at)
+        vectors = unit_vectors(rng, count).tolist()
+        rows = []
+        for k in range(count):
+            i = at + k
+            title, text, headings = texts[i % len(texts)]
+            rows.append(ChunkRow(
+                id=f"{i:016x}", source=f"docs/{(i // 3) % 20:04d}/scale_{i // 3:07d}.md", root="", title=title,
+                headings=headings, text=text, chunk_index=i % 3, content_hash=f"{i:016x}", lang="en",
+                vector=vectors[k], heading_vector=vectors[k],
+            ))  # fmt: skip
+        started = time.perf_counter()
+        await store.upsert(name, rows)
+        took += time.perf_counter() - started
+    started = time.perf_counter()
+    await store.flush(name)
+    return took, time.perf_counter() - started
+
+
+async def direct_write_rates(uri: str, texts: list[tuple[str, str, list[str]]], count: int, rng: Any) -> dict[str, float]:
+    """Rows/s of pymilvus `upsert` (the call our store makes) and `insert`, called directly with the same rows and
+    batch size, into a scratch collection."""
+    from pymilvus import MilvusClient
+
+    from tools.store.schema import to_entity
+
+    store = Store(uri)
+    info = await store.ensure("scale_direct_write", "stand-in-random", DIM)
+    client = store.connection.client() if store.connection.is_lite else MilvusClient(uri=uri)  # Lite: its one engine
+    rates = {}
+    for call in ("upsert", "insert"):
+        took = 0.0
+        for at in range(0, count, WRITE_BATCH):
+            vectors = unit_vectors(rng, WRITE_BATCH).tolist()
+            rows = [
+                to_entity(ChunkRow(f"{call}{at + k:015x}", "docs/x.md", "", t[0], t[2], t[1], 0, "h", lang="en",
+                                   vector=vectors[k], heading_vector=vectors[k]), info)
+                for k, t in enumerate(texts[at : at + WRITE_BATCH])
+            ]  # fmt: skip
+            started = time.perf_counter()
+            await anyio.to_thread.run_sync(getattr(client, call), "scale_direct_write", rows)
+            took += time.perf_counter() - started
+        rates[call] = count / took
+    client.drop_collection("scale_direct_write")
+    if not store.connection.is_lite:
+        client.close()
+    store.close()
+    return rates
+
+
+async def search_side_by_side(store: Store, uri: str, name: str, searches: int, rng: Any) -> dict[str, list[float]]:
+    """ms per search, ours and direct, filters off and on, taking turns query by query."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri) if not store.connection.is_lite else None
+    info = await store.info(name)
+    assert info is not None
+    output = info.row_fields
+    times: dict[str, list[float]] = {k: [] for k in ("ours", "direct", "ours+filter", "direct+filter")}
+    like = store_filters.like("source", FILTER_GLOB)
+
+    def direct(vector: list[float], expr: str) -> Any:
+        searcher = client if client is not None else store.connection._client
+        return searcher.search(
+            name, [vector], anns_field="vector", limit=3, filter=expr, output_fields=output,
+            search_params=info.index.search_params(3), consistency_level="Session",
+        )  # fmt: skip
+
+    for _ in range(searches):
+        vector = unit_vectors(rng, 1)[0].tolist()
+        for label, glob in (("", None), ("+filter", FILTER_GLOB)):
+            started = time.perf_counter()
+            hits = await store.search_dense(name, vector, 3, source=glob)
+            times["ours" + label].append((time.perf_counter() - started) * 1000)
+            assert len(hits) == 3, hits
+            started = time.perf_counter()
+            await anyio.to_thread.run_sync(direct, vector, like if glob else "")
+            times["direct" + label].append((time.perf_counter() - started) * 1000)
+    if client is not None:
+        client.close()
+    return times
+
+
+async def run_direct(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    corpus = REPO / "bench" / "out" / "scale_jsonl_20000"
+    if not (corpus / "corpus.jsonl").exists():
+        subprocess.run(  # noqa: ASYNC221 (once, before anything is timed)
+            [sys.executable, str(SHARED / "tools" / "make_scale_corpus.py"), "20000", "--out", str(corpus), "--format",
+             "jsonl", "--workers", "2", "--src", str(SHARED / "corpus" / "milvus_docs_en_2.4.tar.gz")],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    texts = chunk_texts(corpus)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"text: {len(texts)} chunks from 20,000 synthetic documents, cycled; vectors: random unit, {DIM} dims")
+    print(f"Milvus: {args.milvus}; searches: {args.searches} per row, top 3 with rows; filter: source={FILTER_GLOB!r}")
+    print(f"process RSS at start: {rss_mb():.0f} MB")
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        uri = f"{tmp}/scale.db"
+        if args.milvus == "standalone":
+            uri = stack.enter_context(serve_milvus_standalone())
+        elif args.milvus == "lite-server":
+            uri = stack.enter_context(serve_milvus_lite(Path(tmp) / "served.db"))
+        rng = np.random.default_rng(24)
+        rates = await direct_write_rates(uri, texts, 5000, rng)
+        print(
+            f"pymilvus called directly, same rows, {WRITE_BATCH} a call, 5,000 rows, no flush: "
+            f"upsert {rates['upsert']:.0f} rows/s, insert {rates['insert']:.0f} rows/s"
+        )
+        indexes = (
+            [DenseIndex.chosen("HNSW"), DenseIndex.chosen("AUTOINDEX")]
+            if args.milvus == "standalone"
+            else [DenseIndex.chosen("AUTOINDEX")]
+        )
+        print(
+            f"  {'index':<10} {'chunks':>8} {'upsert rows/s':>13} {'flush+index s':>13} {'RSS MB':>6}  {'path':<14} {'p50 ms':>7}"
+            f" {'p99 ms':>7} {'ratio p50':>9} {'ratio p99':>9}"
+        )
+        for dense in indexes:
+            name = f"scale_{dense.type.lower()}"
+            store = Store(uri, dense_index=dense)
+            await store.ensure(name, "stand-in-random", DIM)
+            have = 0
+            for size in sizes:
+                took, flush_s = await grow(store, name, texts, have, size, rng)
+                rate = (size - have) / took
+                have = size
+                index_s = await anyio.to_thread.run_sync(wait_for_index, uri, name) if args.milvus != "lite" else 0.0
+                times = await search_side_by_side(store, uri, name, args.searches, rng)
+                for path in ("ours", "ours+filter"):
+                    mine, theirs = times[path], times[path.replace("ours", "direct")]
+                    ratios = f"{pct(mine, 0.5) / pct(theirs, 0.5):>8.2f}x {pct(mine, 0.99) / pct(theirs, 0.99):>8.2f}x"
+                    cells = f"{pct(mine, 0.5):>7.1f} {pct(mine, 0.99):>7.1f} {ratios}"
+                    direct_cells = f"{pct(theirs, 0.5):>7.1f} {pct(theirs, 0.99):>7.1f}"
+                    lead = (
+                        f"  {dense.type:<10} {size:>8} {rate:>13.0f} {flush_s + index_s:>13.0f} {rss_mb():>6.0f}"
+                        if path == "ours"
+                        else " " * 56
+                    )
+                    print(f"{lead}  {path:<14} {cells}")
+                    print(f"{' ' * 56}  {path.replace('ours', 'direct'):<14} {direct_cells}", flush=True)
+            await store.drop(name)
+            store.close()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--direct", action="store_true", help="the store at scale: random vectors, no files or model")
+    parser.add_argument("--sizes", default="10000,100000", help="--direct: chunk counts to grow to and search at")
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--embedder", choices=["local", "stand-in"], default="local")
     parser.add_argument("--milvus", choices=["lite", "lite-server", "standalone"], default="lite")
     parser.add_argument("--searches", type=int, default=200)
-    anyio.run(run, parser.parse_args())
+    args = parser.parse_args()
+    anyio.run(run_direct if args.direct else run, args)
 
 
 if __name__ == "__main__":
