@@ -15,6 +15,11 @@ pages/s for the PDF.
     .venv/bin/python bench/bench_formats.py
     .venv/bin/python bench/bench_formats.py --modes dense,hybrid --json /tmp/formats.json
     .venv/bin/python bench/bench_formats.py --corpus all     # the FAQ among all 224 English pages (slow: ~1 h)
+    .venv/bin/python bench/bench_formats.py --manuals        # Debian's manuals only: running headers, navigation
+
+With --manuals (`make .cache/manuals.installed` fetches them): for the R manuals (PDF) the share of pages whose
+running header or footer survives in the text (aim: none) and the chunks of navigation only (tables of contents,
+indexes; aim: none), and for the Python 3.11 HTML docs the chunks of navigation only (tests/manuals.py measures).
 
 Needs pandoc and LibreOffice (`make .cache/doc-tools.installed`).
 """
@@ -151,7 +156,11 @@ def main() -> None:
     parser.add_argument("--corpus", choices=sorted(CORPORA), default="faq", help="the FAQ alone, or in all pages")
     parser.add_argument("--modes", default="hybrid", help="search modes to score (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--manuals", action="store_true", help="only the figures on Debian's manuals")
     args = parser.parse_args()
+    if args.manuals:
+        print_manuals()
+        return
     items = [json.loads(line) for line in (args.shared / "eval" / "eval_dev.jsonl").open() if line.strip()]
     modes = args.modes.split(",")
     with tempfile.TemporaryDirectory() as tmp:
@@ -190,6 +199,49 @@ def print_table(rows: list[dict[str, Any]], files: int, pages: int) -> None:
     for r in rows:
         if "pdf_top3_with_page" in r:
             print(f"PDF ({r['mode']}): {r['pdf_top3_with_page']:.1%} of the top-3 hits carry a page")
+
+
+def print_manuals() -> None:
+    """Running headers left in and navigation chunks, on real manuals nobody here wrote."""
+    from tests import manuals
+
+    if reason := manuals.missing():
+        sys.exit(reason)
+    survived = with_header = navigation = chunks = 0
+    print(f"{'manual':<22} {'pages':>6} {'header survives':>16} {'navigation chunks':>18} {'navigation pages':>17}")
+    for name in manuals.R_MANUALS:
+        pdf = manuals.R_PDF / f"{name}.pdf"
+        reader = reader_for(pdf)
+        assert reader is not None
+        document = reader.read(pdf.read_bytes(), 10_000)
+        left, have = manuals.header_survival(pdf, document)
+        found = chunk_document(document)
+        nav = sum(manuals.is_navigation(pdf.name, c.text) for c in found)
+        print(
+            f"{pdf.name:<22} {len(document.pages):>6} {left:>7} of {have:>5} {nav:>8} of {len(found):>6} "
+            f"{document.navigation:>17}"
+        )
+        survived, with_header, navigation, chunks = survived + left, with_header + have, navigation + nav, chunks + len(found)
+    share = survived / with_header if with_header else 0.0
+    print(
+        f"R manuals: the running header survives on {survived} of {with_header} pages ({share:.1%}); "
+        f"{navigation} of {chunks} chunks are navigation"
+    )
+    html_nav = html_chunks = pages_left_out = 0
+    files = sorted(manuals.PYTHON_HTML.rglob("*.html"))
+    for path in files:
+        reader = reader_for(path)
+        assert reader is not None
+        document = reader.read(path.read_bytes(), 10_000)
+        found = chunk_document(document)
+        source = path.relative_to(manuals.PYTHON_HTML).as_posix()
+        html_nav += sum(manuals.is_navigation(source, c.text) for c in found)
+        html_chunks += len(found)
+        pages_left_out += document.navigation
+    print(
+        f"Python 3.11 HTML docs: {len(files)} pages, {pages_left_out} left out as navigation; "
+        f"{html_nav} of {html_chunks} chunks are navigation"
+    )
 
 
 if __name__ == "__main__":
