@@ -19,11 +19,13 @@ from server.settings import Settings
 from tests.conftest import FAQ as FAQ_FOLDER
 from tests.dashscope_stub import Stub, research_step, run_stub
 from tests.mcp_stdio import payload, stdio_session
+from tests.rerank_stub import COMPATIBLE, run_rerank_stub
 from tools.embedders import OnnxMiniLM
 from tools.errors import LLMError, UserError
 from tools.ingest import ingest_documents
 from tools.llm import LLMConfig
-from tools.research import STEPS, ResearchResult, research_with_qwen
+from tools.rerankers import make_reranker
+from tools.research import RERANK_KEEP, STEPS, ResearchResult, research_with_qwen
 from tools.services import Services
 from tools.store import Store
 
@@ -320,6 +322,20 @@ async def test_the_token_cap_stops_gathering_and_leaves_room_for_the_report(faq:
     assert any("RESEARCH_MAX_TOKENS" in note for note in result.notes)
     assert stub.steps()[-1] == "write" and len(result.rounds) < 5
     assert result.usage["total"]["total_tokens"] <= 7000 * 1.2  # the estimate before each call is rough
+
+
+async def test_with_a_reranker_its_scores_judge_and_no_judge_call_is_made(faq: Services) -> None:
+    with run_stub(api_key=KEY) as stub, run_rerank_stub(KEY) as reranks:
+        _connect(faq, stub)
+        faq.reranker = make_reranker("dashscope", None, reranks.base + COMPATIBLE, KEY)
+        try:
+            result = await research_with_qwen(faq, "Where does Milvus store data?", max_rounds=2)
+        finally:
+            assert faq.reranker is not None
+            await faq.reranker.close()
+    assert "judge" not in stub.steps() and reranks.requests
+    assert all(s.score >= RERANK_KEEP for s in result.sources)
+    assert result.rounds[0].kept == len(result.sources) <= result.rounds[0].new
 
 
 async def test_read_only_server_offers_and_runs_research(faq: Services) -> None:
