@@ -7,6 +7,9 @@ A real stdio server over a real Milvus Lite file; the bounds on time are generou
 
 from __future__ import annotations
 
+import os
+import resource
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,11 @@ from mcp.shared.exceptions import MCPError
 
 from tests.mcp_stdio import payload, stdio_session
 from tools import globs
+from tools.ingest import read_document
+from tools.readers import Unreadable
+from tools.readers.base import time_budget
+from tools.readers.html import READER as HTML
+from tools.readers.pdf import READER as PDF
 from tools.redact import redact_urls_in
 
 pytestmark = pytest.mark.anyio
@@ -105,3 +113,103 @@ async def test_huge_arguments_and_hostile_globs_do_not_hold_up_other_calls(docs:
         prompt = await session.get_prompt("ask_docs", {"question": QUESTION, "top_k": "2"})
         text = prompt.messages[0].content.text  # type: ignore[union-attr]
         assert "\n[2] " in text and "\n[3] " not in text
+
+
+# --- hostile files --------------------------------------------------------------------------------------------
+
+
+def test_an_html_heading_full_of_anchor_signs_reads_in_linear_time() -> None:
+    started = time.perf_counter()
+    read = HTML.read(("<h2>Intro" + " #" * 40000 + "x</h2><p>body</p>").encode(), 100)  # 80 KB: 79 s before
+    assert read.text.endswith("x\n\nbody")
+    assert HTML.read(("<h2>Intro" + " #" * 400000 + "</h2><p>body</p>").encode(), 100).text == "Intro\n\nbody"
+    assert time.perf_counter() - started < 3
+
+
+def test_deep_html_is_read_or_skipped_with_a_reason() -> None:
+    for depth in (255, 2000):  # lxml stopped at 255 levels, silently: only "before" was indexed
+        html = "<p>before</p>" + "<div>" * depth + "deep text" + "</div>" * depth + "<p>after</p>"
+        assert HTML.read(html.encode(), 100).text == "before\n\ndeep text\n\nafter"
+    deeper = "<p>before</p>" + "<div>" * 100_000 + "deep text" + "</div>" * 100_000 + "<p>after</p>"
+    with pytest.raises(Unreadable, match="nested more than 2048 elements deep"):  # was "no text to index"
+        HTML.read(deeper.encode(), 100)
+
+
+def outline_pdf(lines: list[str], titles: list[str]) -> bytes:
+    """One page holding `lines` (Helvetica, 1 pt apart), with a bookmark per title pointing at it."""
+    objects: list[bytes] = []
+    content = "BT /F1 1 Tf 0 3100 Td " + " ".join(f"({t}) Tj 0 -1 Td" for t in lines) + " ET"
+    n = len(titles)
+    first_bm = 6
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R /Outlines 5 0 R >>")
+    objects.append(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+    resources = b"<< /Font << /F1 %s >> >>" % font
+    objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 3200] /Contents 4 0 R /Resources %s >>" % resources)
+    stream = content.encode("latin-1")
+    objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objects.append(b"<< /Type /Outlines /First %d 0 R /Last %d 0 R /Count %d >>" % (first_bm, first_bm + n - 1, n))
+    for i, title in enumerate(titles):
+        links = b""
+        if i:
+            links += b" /Prev %d 0 R" % (first_bm + i - 1)
+        if i < n - 1:
+            links += b" /Next %d 0 R" % (first_bm + i + 1)
+        objects.append(b"<< /Title (%s) /Parent 5 0 R /Dest [3 0 R /XYZ 0 3200 0]%s >>" % (title.encode("latin-1"), links))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def test_a_pdf_outline_is_placed_in_linear_time_and_within_the_time_budget() -> None:
+    lines = [f"Line {i} of the body text" for i in range(3000)]
+    started = time.perf_counter()
+    missing = PDF.read(outline_pdf(lines, [f"Missing {i}" for i in range(20000)]), 100)  # 233 s of CPU before
+    assert "Line 2999 of the body text" in missing.text
+    matching = PDF.read(outline_pdf(lines, [f"Line {i % 3000} of the body text" for i in range(20000)]), 100)
+    assert len(matching.sections) == 3000 and matching.sections[5].headings == ("Line 5 of the body text",)
+    assert time.perf_counter() - started < 20
+    with time_budget(0.0), pytest.raises(Unreadable, match=r"took more than 0 s to read"):  # what a costlier one gets
+        PDF.read(outline_pdf(lines[:10], ["Line 1 of the body text"] * 100), 100)
+
+
+def test_a_file_swapped_for_a_huge_sparse_one_is_never_loaded(tmp_path: Path) -> None:
+    """The size is checked on the opened file and at most the limit + 1 bytes are read, so swapping the file
+    between the check and the read gains nothing (3 reads in 100 loaded 2 GB before)."""
+    path, small, huge = tmp_path / "notes.txt", tmp_path / "small.txt", tmp_path / "huge.txt"
+    small.write_text("A small note.\n")
+    with huge.open("wb") as f:
+        f.truncate(2 * 2**30)  # sparse: 2 GB of NULs that take no disk
+    path.write_text("A small note.\n")
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            with path.open("rb") as current:
+                is_small = current.read(1) == b"A"
+            os.link(huge if is_small else small, tmp_path / "next")
+            os.replace(tmp_path / "next", path)
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    reasons = set()
+    try:
+        for _ in range(200):
+            try:
+                assert read_document(path, 10 * 2**20, 100).text == "A small note.\n"
+                reasons.add("read")
+            except Unreadable as exc:
+                reasons.add(str(exc))
+    finally:
+        stop.set()
+        swapper.join()
+    assert reasons <= {"read", "larger than the 10 MB limit (MAX_FILE_MB)"}, reasons
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KB: no 2 GB read

@@ -10,6 +10,8 @@ which a dry run uses alone. A file that cannot be read now keeps the chunks it h
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from tools.ingest_plan import Action, BatchPlan, Item, NewChunk, Planned, plan_b
 from tools.paths import Collected, FoundFile, SkippedFile, collect
 from tools.progress import ProgressLog
 from tools.readers import Document, Unreadable, reader_for, supported_suffixes
+from tools.readers.base import time_budget
 from tools.readers.markdown import parse_markdown
 from tools.result import Result
 from tools.services import Services
@@ -90,14 +93,22 @@ def read_document(path: Path, max_bytes: int, max_pages: int) -> Document:
     reader = reader_for(path)
     if reader is None:
         raise Unreadable(f"unsupported file type {path.suffix.lower() or '(none)'}")
-    try:
-        if path.stat().st_size > max_bytes:
-            limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes / 2**10:g} KB"
-            raise Unreadable(f"larger than the {limit} limit (MAX_FILE_MB)")
-        data = path.read_bytes()
+    limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes / 2**10:g} KB"
+    try:  # checked on the opened file, and read at most one byte past the limit: a swap after a check gains nothing
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO swapped in does not block the open
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise Unreadable("not a regular file (it was replaced while being read)")
+            if info.st_size > max_bytes:
+                raise Unreadable(f"larger than the {limit} limit (MAX_FILE_MB)")
+            data = file.read(max_bytes + 1)
     except OSError as exc:
         raise Unreadable(f"cannot be read: {exc.strerror or exc}") from None
-    return reader.read(data, max_pages)
+    if len(data) > max_bytes:  # it grew after the check
+        raise Unreadable(f"larger than the {limit} limit (MAX_FILE_MB)")
+    with time_budget():
+        return reader.read(data, max_pages)
 
 
 async def ingest_documents(

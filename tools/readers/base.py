@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import codecs
 import importlib.util
+import math
 import re
 import sys
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -44,6 +49,28 @@ class Document:
 
 class Unreadable(Exception):
     """The file cannot be indexed; the message is the reason shown to the user (the file is skipped)."""
+
+
+TIME_BUDGET_S = 60.0  # CPU a reader may spend on one file (a 500-page manual takes about 1 s)
+_DEADLINE: ContextVar[tuple[float, float]] = ContextVar("reader_deadline", default=(math.inf, math.inf))
+
+
+@contextmanager
+def time_budget(seconds: float = TIME_BUDGET_S) -> Iterator[None]:
+    """Around one file's read: past `seconds`, `check_time` makes the read give up with a reason."""
+    token = _DEADLINE.set((time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_time() -> None:
+    """Called now and then in a reader's costly loops (PDF outlines, large tables): a file that would take
+    minutes is skipped with a reason, not read at the expense of every other call."""
+    deadline, seconds = _DEADLINE.get()
+    if time.monotonic() > deadline:
+        raise Unreadable(f"took more than {seconds:g} s to read (the time one file may take; its layout is too costly)")
 
 
 class Reader(ABC):

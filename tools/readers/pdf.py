@@ -13,6 +13,7 @@ closed before the lock is released, so no finaliser calls into PDFium later from
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import io
 import itertools
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tools.readers import ocr
-from tools.readers.base import Document, Reader, Unreadable, lazy
+from tools.readers.base import Document, Reader, Unreadable, check_time, lazy
 from tools.readers.build import DocumentBuilder, one_line
 
 SCANNED = "no text layer (a scanned PDF)"
@@ -359,16 +360,26 @@ def _norm(text: str) -> str:
 def _place_outline(pages: list[_Page], outline: list[tuple[int, str, int]]) -> dict[tuple[int, int], list[_Heading]]:
     """Each bookmark's title found among its page's lines (over up to four lines, after a section number if
     any), searching on from the previous bookmark on that page: {(page, line): headings starting there}.
-    A title not found opens its section at the line where the search stood."""
+    A title not found opens its section at the line where the search stood. Only the lines that could start the
+    title are tried (an index of each page's lines, built once), and the file's time budget is checked as it
+    goes: trying every line for every bookmark took 233 s on one page of 3,000 lines with 20,000 bookmarks."""
     placed: dict[tuple[int, int], list[_Heading]] = {}
     cursor: dict[int, int] = {}
-    for level, title, index in outline:
+    titles: dict[int, _PageTitles] = {}
+    for n, (level, title, index) in enumerate(outline):
+        if n % 64 == 0:
+            check_time()
         lines, start = pages[index].lines, cursor.get(index, 0)
+        page = titles.get(index) or titles.setdefault(index, _PageTitles(lines))
         target = _norm(title)
-        matches = [m for i in range(start, len(lines)) if (m := _match(lines, i, target))]
-        usual = statistics.median(line.size for line in lines) if lines else 0.0
-        # The same words may come first in running text or a list of contents: prefer a line set apart.
-        found = next((m for m in matches if lines[m[0]].size > usual or lines[m[0]].bold), matches[0] if matches else None)
+        found: tuple[int, int] | None = None
+        for i in page.candidates(target, start):
+            if (m := _match(lines, i, target)) is not None:
+                # The same words may come first in running text or a list of contents: prefer a line set apart.
+                if lines[i].size > page.usual or lines[i].bold:
+                    found = m
+                    break
+                found = found or m
         if found is None:
             at = min(start, max(len(lines) - 1, 0))
             placed.setdefault((index, at), []).append(_Heading(level, title, 0))
@@ -376,6 +387,30 @@ def _place_outline(pages: list[_Page], outline: list[tuple[int, str, int]]) -> d
         placed.setdefault((index, found[0]), []).append(_Heading(level, title, found[1]))
         cursor[index] = found[0] + found[1]
     return placed
+
+
+class _PageTitles:
+    """A page's lines indexed by their normalised text (and without a leading section number): a title can start
+    only at a line whose text is a prefix of it."""
+
+    def __init__(self, lines: list[_Line]) -> None:
+        self.usual = statistics.median(line.size for line in lines) if lines else 0.0
+        self.starts: dict[str, list[int]] = {}
+        for i, line in enumerate(lines):
+            seen = _norm(line.text)
+            for key in {seen, seen.lstrip("0123456789")}:
+                self.starts.setdefault(key, []).append(i)
+        self.lengths = sorted({len(key) for key in self.starts})
+
+    def candidates(self, target: str, start: int) -> list[int]:
+        """The lines from `start` on that may start `target`, in order."""
+        found: set[int] = set()
+        for length in self.lengths:
+            if length > len(target):
+                break
+            at = self.starts.get(target[:length], [])
+            found.update(at[bisect.bisect_left(at, start) :])
+        return sorted(found)
 
 
 def _match(lines: list[_Line], i: int, target: str) -> tuple[int, int] | None:
