@@ -11,6 +11,7 @@ import os
 import resource
 import threading
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +214,52 @@ def test_a_file_swapped_for_a_huge_sparse_one_is_never_loaded(tmp_path: Path) ->
         swapper.join()
     assert reasons <= {"read", "larger than the 10 MB limit (MAX_FILE_MB)"}, reasons
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KB: no 2 GB read
+
+
+def _bloated(source: Path, part: str, element: bytes, mb: int, out: Path) -> Path:
+    """A copy of a real Office file whose `part` has `mb` MB of `element` inside its first paragraph's parent,
+    written in chunks (it deflates about 1000:1, as in the review's 334 KB .pptx of 200 MB)."""
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
+        for info in original.infolist():
+            data = original.read(info)
+            if info.filename != part:
+                copy.writestr(info, data)
+                continue
+            cut = data.index(b"</", data.index(element.split(b"/")[0]))  # just before the first element closes
+            with copy.open(part, "w", force_zip64=True) as bloated:
+                bloated.write(data[:cut])
+                block = element * (2**20 // len(element))
+                for _ in range(mb):
+                    bloated.write(block)
+                bloated.write(data[cut:])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("suffix", "part", "element"), [(".docx", "word/document.xml", b"<w:p/>"), (".pptx", "ppt/slides/slide1.xml", b"<a:p/>")]
+)
+def test_office_files_that_inflate_to_millions_of_paragraphs_are_skipped_in_bounded_memory(
+    tmp_path: Path, suffix: str, part: str, element: bytes
+) -> None:
+    if suffix == ".docx":
+        import docx
+
+        document = docx.Document()
+        document.add_paragraph("A real paragraph.")
+        document.save(tmp_path / "real.docx")
+    else:
+        import pptx
+
+        deck = pptx.Presentation()
+        slide = deck.slides.add_slide(deck.slide_layouts[1])
+        slide.placeholders[1].text_frame.text = "A real paragraph."
+        deck.save(tmp_path / "real.pptx")
+    hostile = _bloated(tmp_path / f"real{suffix}", part, element, 40, tmp_path / f"hostile{suffix}")
+    assert hostile.stat().st_size < 400_000  # 40 MB of elements: 7 million, 1.9 GB and a minute before
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(Unreadable, match=r"more than 1,000,000 XML elements \(MAX_ELEMENTS, passed in " + part):
+        read_document(hostile, 10 * 2**20, 1000)
+    assert time.perf_counter() - started < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KB
+    assert "A real paragraph." in read_document(tmp_path / f"real{suffix}", 10 * 2**20, 1000).text

@@ -119,9 +119,18 @@ _UNPACKED_MAX, _UNPACKED_RATIO = 256 * 2**20, 100  # Office XML packs about 10:1
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Compound File: legacy .doc/.ppt, and password-protected Office files
 
 
-def office_package(data: bytes, kind: str) -> io.BytesIO:
+# Elements (XML start tags) a Word or PowerPoint file may hold: a 1,000-page manual has about 600,000, and each
+# costs python-docx and lxml about 1 KB once parsed, so this caps a read near 1 GB. A 383 KB .docx of 250 MB of
+# `<w:p/>` (40 million) took 5.9 GB; counted as it inflates, it stops within the first 12 MB.
+MAX_ELEMENTS = 1_000_000
+_CHUNK = 2**20
+
+
+def office_package(data: bytes, kind: str, max_elements: int | None = None) -> io.BytesIO:
     """The bytes of an Office Open XML file (DOCX, PPTX) as a stream, once they look like one: a ZIP archive that
-    is whole (its central directory at the end is there, so a truncated copy is told apart here)."""
+    is whole (its central directory at the end is there, so a truncated copy is told apart here). With
+    `max_elements`, its XML parts together hold at most that many elements, counted as they inflate (in
+    memory of one chunk), before any parser builds a tree of them."""
     if data.startswith(_OLE):
         raise Unreadable(f"not a readable {kind} (an OLE compound file: password-protected, or the old binary format renamed)")
     stream = io.BytesIO(data)
@@ -130,9 +139,31 @@ def office_package(data: bytes, kind: str) -> io.BytesIO:
     try:
         with zipfile.ZipFile(stream) as package:
             unpacked = sum(info.file_size for info in package.infolist())
-    except (zipfile.BadZipFile, ValueError) as exc:
+            if unpacked > max(_UNPACKED_MAX, _UNPACKED_RATIO * len(data)):
+                raise Unreadable(f"not a readable {kind} (it unpacks to {unpacked // 2**20} MB: a ZIP bomb?)")
+            if max_elements is not None:
+                _count_elements(package, kind, max_elements)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise Unreadable(f"not a readable {kind} (damaged: {exc})") from None
-    if unpacked > max(_UNPACKED_MAX, _UNPACKED_RATIO * len(data)):
-        raise Unreadable(f"not a readable {kind} (it unpacks to {unpacked // 2**20} MB: a ZIP bomb?)")
     stream.seek(0)
     return stream
+
+
+def _count_elements(package: zipfile.ZipFile, kind: str, limit: int) -> None:
+    """Raise when the package's XML parts hold more than `limit` start tags (`<x` not `</x`, nor `<?`, `<!`)."""
+    count = 0
+    for info in package.infolist():
+        if not info.filename.endswith((".xml", ".rels")):
+            continue
+        with package.open(info) as part:
+            previous = b""
+            while chunk := part.read(_CHUNK):
+                joined = previous + chunk  # a tag's "<" and "/" may fall on either side of a chunk's end
+                tags = joined.count(b"<") - joined.count(b"</") - joined.count(b"<?") - joined.count(b"<!")
+                count += tags - (1 if previous == b"<" else 0)
+                previous = chunk[-1:]
+                if count > limit:
+                    raise Unreadable(
+                        f"more than {limit:,} XML elements (MAX_ELEMENTS, passed in {info.filename}): more paragraphs "
+                        "and shapes than a document holds, a ZIP bomb?"
+                    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tools.readers.base import Document, Reader, Unreadable, lazy
-from tools.readers.build import DocumentBuilder, office_package, one_line
+from tools.readers.build import MAX_ELEMENTS, DocumentBuilder, office_package, one_line
 
 if TYPE_CHECKING:
     import docx.document
@@ -28,7 +28,7 @@ class DocxReader(Reader):
     suffixes = (".docx",)
 
     def read(self, data: bytes, max_pages: int) -> Document:
-        stream = office_package(data, "DOCX")
+        stream = office_package(data, "DOCX", MAX_ELEMENTS)
         try:
             document = docx.Document(stream)
             walker = _Walker(document)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tools.readers.base import Document, Reader, Unreadable, lazy
-from tools.readers.build import DocumentBuilder, office_package, one_line
+from tools.readers.build import MAX_ELEMENTS, DocumentBuilder, office_package, one_line
 
 pptx = lazy("pptx")  # loaded on the first PPTX read
 
@@ -20,7 +20,7 @@ class PptxReader(Reader):
     page_label = "slide"
 
     def read(self, data: bytes, max_pages: int) -> Document:
-        stream = office_package(data, "PPTX")
+        stream = office_package(data, "PPTX", MAX_ELEMENTS)
         try:
             presentation = pptx.Presentation(stream)
             if len(presentation.slides) > max_pages:
