@@ -19,14 +19,20 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from tests.engines import no_engine_left
 from tests.mcp_stdio import payload, stdio_session
 from tools import globs
-from tools.ingest import read_document
+from tools.embedders import OnnxMiniLM
+from tools.errors import UserError
+from tools.ingest import ingest_text, read_document
 from tools.readers import Unreadable
 from tools.readers.base import time_budget
 from tools.readers.html import READER as HTML
 from tools.readers.pdf import READER as PDF
 from tools.redact import redact_urls_in
+from tools.services import Services
+from tools.store import Store
+from tools.store.lite_engine import LiteFiles
 
 pytestmark = pytest.mark.anyio
 QUESTION = "How is data stored in milvus?"
@@ -263,3 +269,32 @@ def test_office_files_that_inflate_to_millions_of_paragraphs_are_skipped_in_boun
     assert time.perf_counter() - started < 5
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024  # KB
     assert "A real paragraph." in read_document(tmp_path / f"real{suffix}", 10 * 2**20, 1000).text
+
+
+async def test_a_folder_where_the_engine_socket_goes_is_replaced_or_named(tmp_path: Path, embedder: OnnxMiniLM) -> None:
+    """An empty folder in the socket's place (left by a mistaken mkdir) is removed; one with files in it is named,
+    not blamed on /tmp ("/tmp/mlite-0 cannot be written... make /tmp writable", and every later start failed)."""
+    db = tmp_path / "s.db"
+    socket = LiteFiles.of(db).socket
+    socket.parent.mkdir(mode=0o700, exist_ok=True)
+    socket.mkdir()
+    services = Services(store=Store(str(db)), embedder=embedder, roots=[tmp_path])
+    try:
+        stored = await ingest_text(services, "# Note\n\nA note.", "note.md")
+        assert stored.chunks_added == 1
+    finally:
+        services.store.close()
+    no_engine_left(db)
+    socket.unlink(missing_ok=True)
+    socket.mkdir()
+    (socket / "keep.txt").write_text("someone's file")
+    services = Services(store=Store(str(db)), embedder=embedder, roots=[tmp_path])
+    try:
+        with pytest.raises(UserError) as raised:
+            await ingest_text(services, "# Note\n\nAnother note.", "other.md")
+        assert f"{socket} is a folder" in str(raised.value) and "make /tmp writable" not in str(raised.value)
+    finally:
+        services.store.close()
+        (socket / "keep.txt").unlink()
+        socket.rmdir()
+    no_engine_left(db)

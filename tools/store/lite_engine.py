@@ -384,6 +384,16 @@ class LiteEngine:
                 os.unlink(self.files.socket)  # left by an engine that was killed: none is alive now
             except FileNotFoundError:
                 pass
+            except (IsADirectoryError, PermissionError) as exc:  # a folder in the socket's place: an empty one goes
+                if not self.files.socket.is_dir():
+                    raise _runtime_dir_error(exc) from exc
+                try:
+                    os.rmdir(self.files.socket)
+                except OSError:
+                    raise UserError(
+                        f"{self.files.socket} is a folder, where the Milvus Lite engine for {self.files.db} serves its "
+                        "socket: move it away (it is not empty, so it was left as it is)"
+                    ) from None
             except OSError as exc:
                 raise _runtime_dir_error(exc) from exc
             with contextlib.suppress(OSError):
