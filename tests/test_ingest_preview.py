@@ -8,6 +8,7 @@ from pathlib import Path
 import docx
 import pytest
 
+from tests.conftest import memory_session, payload, server_env
 from tools import defaults
 from tools.errors import UserError
 from tools.ingest import ingest_documents
@@ -99,3 +100,18 @@ async def test_a_long_ingest_logs_progress_at_a_steady_interval(
     assert result.files == 40 and len(lines) == 4  # three batches of 16 files, then the totals
     assert lines[0].startswith("ingest: 16/40 files, 16 chunks, ") and "chunks/s, about " in lines[0]
     assert lines[-1].startswith("ingest: done, 40 files, 40 chunks in ")
+
+
+async def test_the_tool_takes_exclude_and_dry_run_and_its_text_says_would(tmp_path: Path, docs: Path) -> None:
+    env = server_env(tmp_path / "tool.db", docs, INGEST_EXCLUDE="**/troubleshooting.md")
+    async with memory_session(env) as session:
+        args = {"paths": ["milvus_docs/en"], "exclude": ["**/product_faq.md"], "dry_run": True}
+        result = await session.call_tool("ingest_documents", args)
+        assert not result.is_error, result.content
+        found = payload(result)
+        assert found["dry_run"] is True and found["planned"] == {"add": 2}
+        assert found["skipped_by_reason"] == {"excluded by **/troubleshooting.md": 1, "excluded by **/product_faq.md": 1}
+        text = result.content[0].text
+        assert text.startswith("Dry run, nothing changed") and "would add milvus_docs/en/faq/operational_faq.md" in text
+        described = payload(await session.call_tool("describe_collection", {}))
+        assert not described.get("chunks")  # nothing was stored
