@@ -16,6 +16,7 @@ pages/s for the PDF.
     .venv/bin/python bench/bench_formats.py --modes dense,hybrid --json /tmp/formats.json
     .venv/bin/python bench/bench_formats.py --corpus all     # the FAQ among all 224 English pages (slow: ~1 h)
     .venv/bin/python bench/bench_formats.py --manuals        # Debian's manuals only: running headers, navigation
+    .venv/bin/python bench/bench_formats.py --hostile        # each reader's time and peak memory on hostile files
 
 With --manuals (`make .cache/manuals.installed` fetches them): for the R manuals (PDF) the share of pages whose
 running header or footer survives in the text (aim: none) and the chunks of navigation only (tables of contents,
@@ -157,9 +158,17 @@ def main() -> None:
     parser.add_argument("--modes", default="hybrid", help="search modes to score (default: %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--manuals", action="store_true", help="only the figures on Debian's manuals")
+    parser.add_argument("--hostile", action="store_true", help="only each reader's time and memory on hostile files")
+    parser.add_argument("--read-one", type=Path, help=argparse.SUPPRESS)  # a child of --hostile: one file
     args = parser.parse_args()
+    if args.read_one:
+        read_one(args.read_one)
+        return
     if args.manuals:
         print_manuals()
+        return
+    if args.hostile:
+        print_hostile()
         return
     items = [json.loads(line) for line in (args.shared / "eval" / "eval_dev.jsonl").open() if line.strip()]
     modes = args.modes.split(",")
@@ -242,6 +251,69 @@ def print_manuals() -> None:
         f"Python 3.11 HTML docs: {len(files)} pages, {pages_left_out} left out as navigation; "
         f"{html_nav} of {html_chunks} chunks are navigation"
     )
+
+
+def hostile_files(folder: Path) -> dict[str, Path]:
+    """The review's hostile files (issue 26), made here: the largest of each kind the tests use, or larger."""
+    import docx
+    import pptx
+
+    from tests.test_hostile import bloated_office, outline_pdf
+
+    made = {
+        "html-anchors.html": ("<h2>Intro" + " #" * 500_000 + "x</h2><p>body</p>").encode(),  # 1 MB
+        "html-deep.html": ("<p>before</p>" + "<div>" * 100_000 + "deep" + "</div>" * 100_000 + "<p>after</p>").encode(),
+        "pdf-outline.pdf": outline_pdf(
+            [f"Line {i} of the body text" for i in range(3000)], [f"Missing {i}" for i in range(20000)]
+        ),
+        "utf16-cjk.txt": ("数据存储在 Milvus 中，分为 3 类。\n" * 2000).encode("utf-16-le"),
+    }
+    for name, data in made.items():
+        (folder / name).write_bytes(data)
+    document = docx.Document()
+    document.add_paragraph("A real paragraph.")
+    document.save(folder / "real.docx")
+    deck = pptx.Presentation()
+    deck.slides.add_slide(deck.slide_layouts[1]).placeholders[1].text_frame.text = "A real paragraph."
+    deck.save(folder / "real.pptx")
+    bloated_office(folder / "real.docx", "word/document.xml", b"<w:p/>", 250, folder / "docx-250mb-paragraphs.docx")
+    bloated_office(folder / "real.pptx", "ppt/slides/slide1.xml", b"<a:p/>", 200, folder / "pptx-200mb-paragraphs.pptx")
+    with (folder / "sparse-2gb.txt").open("wb") as f:
+        f.truncate(2 * 2**30)
+    return {p.name: p for p in sorted(folder.iterdir()) if not p.name.startswith("real.")}
+
+
+def read_one(path: Path) -> None:
+    """In a child process, so its peak memory is this read's: seconds, peak RSS, and what came of it."""
+    import resource
+
+    from tools.ingest import read_document
+    from tools.readers import Unreadable
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    try:
+        outcome = f"read: {len(read_document(path, 10 * 2**20, 1000).text):,} characters"
+    except Unreadable as exc:
+        outcome = f"skipped: {exc}"
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "grew_mb": (peak - baseline) / 1024, "outcome": outcome}))
+
+
+def print_hostile() -> None:
+    """Each hostile file read by a fresh process: time, peak RSS (and its growth during the read), outcome."""
+    with tempfile.TemporaryDirectory() as tmp:
+        files = hostile_files(Path(tmp))
+        print(f"{'file':<28} {'size':>9} {'seconds':>8} {'peak MB':>8} {'read +MB':>9}  outcome")
+        for name, path in files.items():
+            child = subprocess.run(
+                [sys.executable, __file__, "--read-one", str(path)], capture_output=True, text=True, timeout=TIMEOUT_S, check=True
+            )
+            got = json.loads(child.stdout.strip().splitlines()[-1])
+            size = f"{path.stat().st_size / 2**10:,.0f} KB"
+            figures = f"{got['seconds']:>8.2f} {got['peak_mb']:>8.0f} {got['grew_mb']:>9.0f}"
+            print(f"{name:<28} {size:>9} {figures}  {got['outcome'][:90]}")
 
 
 if __name__ == "__main__":

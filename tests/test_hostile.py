@@ -222,7 +222,7 @@ def test_a_file_swapped_for_a_huge_sparse_one_is_never_loaded(tmp_path: Path) ->
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KB: no 2 GB read
 
 
-def _bloated(source: Path, part: str, element: bytes, mb: int, out: Path) -> Path:
+def bloated_office(source: Path, part: str, element: bytes, mb: int, out: Path) -> Path:
     """A copy of a real Office file whose `part` has `mb` MB of `element` inside its first paragraph's parent,
     written in chunks (it deflates about 1000:1, as in the review's 334 KB .pptx of 200 MB)."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as copy:
@@ -260,7 +260,7 @@ def test_office_files_that_inflate_to_millions_of_paragraphs_are_skipped_in_boun
         slide = deck.slides.add_slide(deck.slide_layouts[1])
         slide.placeholders[1].text_frame.text = "A real paragraph."
         deck.save(tmp_path / "real.pptx")
-    hostile = _bloated(tmp_path / f"real{suffix}", part, element, 40, tmp_path / f"hostile{suffix}")
+    hostile = bloated_office(tmp_path / f"real{suffix}", part, element, 40, tmp_path / f"hostile{suffix}")
     assert hostile.stat().st_size < 400_000  # 40 MB of elements: 7 million, 1.9 GB and a minute before
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
