@@ -28,6 +28,7 @@ from tools import answer, context, defaults, globs, ingest, language, manage, ou
 from tools.errors import ProgressFn, UserError
 from tools.readers import supported_suffixes
 from tools.services import Services
+from tools.store.filters import Where
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,12 @@ SourceFilter = Annotated[
     Field(
         description=f"Only sources matching this glob: {globs.RULES}. E.g. docs/**/*.pdf, *guide*, or a stored source's "
         "name (describe_collection lists them)"
+    ),
+]
+WhereArg = Annotated[
+    Where | None,
+    Field(
+        description="Filters beyond the source glob, all of which must hold: lang, pages, title, after/before, contains, metadata"
     ),
 ]
 READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -175,13 +182,14 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             defaults.Mode | None,
             Field(description="dense (meaning), bm25 (exact words) or hybrid (both); default: the server's SEARCH_MODE"),
         ] = None,
+        where: WhereArg = None,
     ) -> Annotated[CallToolResult, search.SearchResponse]:
         """Find the passages most relevant to a query, best first, each with its source (and page), section,
         score and a short id for read_context. Scores only rank results within one search: cosine similarity
         (dense), BM25 (bm25), cosine plus heading and word matches (hybrid) or a reranker's relevance (rerank);
         the result says which. A query in another language than the documents' finds less: the result notes it."""
         result = await _answer(
-            search.search_milvus_docs(services, query, top_k=top_k, source=source, collection=collection, mode=mode)
+            search.search_milvus_docs(services, query, top_k=top_k, source=source, collection=collection, mode=mode, where=where)
         )
         await client_log.after_search(ctx, result)
         return _reply(result)
@@ -233,6 +241,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         include_reasoning: Annotated[bool, Field(description="Return the model's reasoning text too")] = False,
         source: SourceFilter = None,
         collection: Collection = None,
+        where: WhereArg = None,
     ) -> Annotated[CallToolResult, answer.AnswerResult]:
         """Answer a question from the documents with Qwen, citing the passages it was given as [1], [2], ...
         A question in another language than the documents' is searched in theirs and answered in its own."""
@@ -248,6 +257,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
                 source=source,
                 collection=collection,
                 progress=_progress(ctx),
+                where=where,
             )
         )
         await client_log.after_answer(ctx, result)
@@ -310,10 +320,13 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
         collection: Collection = None,
         source: SourceFilter = None,
         limit: Annotated[int, Field(description=f"Most sources to list (1-{manage.MAX_LISTED})")] = manage.DEFAULT_LISTED,
+        where: WhereArg = None,
     ) -> Annotated[CallToolResult, manage.CollectionReport]:
         """What a collection holds (its sources, chunk counts, languages and embedder) and which collections
         exist; on a fresh store, that nothing does yet."""
-        return _reply(await _answer(manage.describe_collection(services, collection=collection, source=source, limit=limit)))
+        return _reply(
+            await _answer(manage.describe_collection(services, collection=collection, source=source, limit=limit, where=where))
+        )
 
     @mcp.prompt(name="ask_docs", title="Ask the documents")
     async def ask_docs(
@@ -386,19 +399,29 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
         ],
         title: Annotated[str | None, Field(description="Its title; default: its first # heading")] = None,
         collection: Collection = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description='The document\'s metadata, e.g. {"author": "Ada", "year": 2024, "tags": ["ops"]}; filters test it'),
+        ] = None,
     ) -> Annotated[CallToolResult, ingest.IngestResult]:
         """Store a note, a page you fetched or a summary you wrote, so later searches find it; chunked by its
         Markdown headings. Storing the same text under the same name again changes nothing."""
-        return _reply(await _answer(ingest.ingest_text(services, text, source, title=title, collection=collection)))
+        stored = ingest.ingest_text(services, text, source, title=title, collection=collection, metadata=metadata)
+        return _reply(await _answer(stored))
 
     @mcp.tool(title="Delete documents", annotations=deletes)
     async def delete_documents(
         sources: Annotated[list[str], Field(description=f"Source names or globs ({globs.RULES}), e.g. docs/old/*.md or *draft*")],
         collection: Collection = None,
         dry_run: Annotated[bool, Field(description="List what would be removed; remove nothing")] = False,
+        where: Annotated[
+            Where | None, Field(description="Only the documents among them with a chunk passing these filters (as search's)")
+        ] = None,
     ) -> Annotated[CallToolResult, manage.DeleteResult]:
         """Remove documents from the index: every chunk of the matching sources."""
-        return _reply(await _answer(manage.delete_documents(services, sources, collection=collection, dry_run=dry_run)))
+        return _reply(
+            await _answer(manage.delete_documents(services, sources, collection=collection, dry_run=dry_run, where=where))
+        )
 
     @mcp.tool(title="Drop a collection", annotations=deletes)
     async def drop_collection(

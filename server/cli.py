@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
@@ -43,6 +43,7 @@ from tools.checks import whole_number
 from tools.errors import UserError
 from tools.llm import MAX_TOKENS_LIMIT
 from tools.services import Services
+from tools.store.filters import NumberRange, PageRange, Where
 
 PROG = "milvus-qwen"
 console = Console(soft_wrap=True)  # results, for people; prose is not cut into lines, tables fit the width
@@ -86,8 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", parents=[common])
+    def command(name: str, help: str, filtered: bool = False) -> argparse.ArgumentParser:
+        parents = [common, _where_flags()] if filtered else [common]
+        return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", parents=parents)
 
     p = command("ingest", "ingest files, folders (recursive) or globs")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -103,7 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="the name to store it under, e.g. notes/meeting.md; the same name replaces it")
     p.add_argument("file", nargs="?", default="-", help="the file to read the text from (default: stdin)")
     p.add_argument("--title", help="its title (default: its first # heading)")
-    p = command("search", "search the documents")
+    p.add_argument("--metadata", metavar="JSON", help='its metadata as a JSON object, e.g. \'{"author": "Ada"}\'')
+    p = command("search", "search the documents", filtered=True)
     p.add_argument("query")
     p.add_argument(
         "-k",
@@ -114,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", choices=search.MODES, help="default: SEARCH_MODE")
     p.add_argument("--source", metavar="GLOB", help="only sources matching this glob")
-    p = command("ask", "answer a question with Qwen, citing the documents")
+    p = command("ask", "answer a question with Qwen, citing the documents", filtered=True)
     p.add_argument("question")
     p.add_argument(
         "-k",
@@ -163,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     think.add_argument("--no-think", dest="think", action="store_const", const=False, help="never think")
     p.add_argument("--budget", type=_whole(1, MAX_TOKENS_LIMIT), help="thinking budget in tokens, for the report")
     p.add_argument("--reasoning", action="store_true", help="print the report's reasoning too")
-    p = command("info", "what a collection holds")
+    p = command("info", "what a collection holds", filtered=True)
     p.add_argument("--source", metavar="GLOB", help="only list sources matching this glob")
     p.add_argument(
         "--limit",
@@ -176,13 +179,74 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--depth", type=_whole(1, outline.MAX_DEPTH), help=f"deepest heading level to show (1-{outline.MAX_DEPTH}; default: all)"
     )
-    p = command("delete", "remove documents by source name or glob")
+    p = command("delete", "remove documents by source name or glob", filtered=True)
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     p = command("drop", "delete a whole collection and everything in it")
     p.add_argument("name", help="the collection's exact name")
     commands.add_parser("serve", help="run the MCP server (takes the server's flags; serve --help lists them)", add_help=False)
     return parser
+
+
+def _where_flags() -> argparse.ArgumentParser:
+    """The typed filters as flags (tools/store/filters.py `Where`)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    group = flags.add_argument_group("filters (all must hold)")
+    group.add_argument("--lang", action="append", metavar="CODE", help="chunk language, e.g. en (repeat for several)")
+    group.add_argument("--pages", metavar="FIRST-LAST", help="pages or slides: 3-7, 12, or 5- (from 5 on)")
+    group.add_argument("--title", dest="title_glob", metavar="GLOB", help="document title glob, ignoring case: '*manual*'")
+    group.add_argument("--after", metavar="DATE", help="chunks written at or after this ISO date or time")
+    group.add_argument("--before", metavar="DATE", help="chunks written before this ISO date or time")
+    group.add_argument("--contains", metavar="PHRASE", help="passages holding this word or phrase (ignoring case)")
+    group.add_argument(
+        "--meta",
+        action="append",
+        metavar="KEY=VALUE",
+        help='a metadata condition: author=Ada, year=2024, \'tags=["ops","db"]\' (any of), year>=2020, year<=2024',
+    )
+    return flags
+
+
+_META = re.compile(r"^(?P<key>[^=<>]+?)(?P<op>>=|<=|=)(?P<value>.*)$", re.S)
+
+
+def _where(args: argparse.Namespace) -> Where | None:
+    """The filter flags as a `Where`, or None when none is given."""
+    pages = None
+    if args.pages:
+        first, dash, last = args.pages.partition("-")
+        try:
+            pages = PageRange(first=int(first) if first else None, last=int(last) if last else None if dash else int(first))
+        except ValueError:
+            raise UserError(f"--pages must be FIRST-LAST, FIRST or FIRST- in page numbers, not {args.pages!r}") from None
+    metadata: dict[str, Any] = {}
+    for condition in args.meta or []:
+        match = _META.match(condition)
+        if match is None:
+            raise UserError(f"--meta takes KEY=VALUE, KEY>=NUMBER or KEY<=NUMBER, not {condition!r}")
+        key, op, text = match["key"].strip(), match["op"], match["value"]
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        if op == "=":
+            metadata[key] = value
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UserError(f"--meta {key}{op} needs a number, not {text!r}")
+        previous = metadata.get(key)
+        bounds = previous if isinstance(previous, NumberRange) else NumberRange()
+        metadata[key] = bounds.model_copy(update={"min" if op == ">=" else "max": value})
+    given = {
+        "lang": args.lang, "pages": pages, "title": args.title_glob, "after": args.after, "before": args.before,
+        "contains": args.contains, "metadata": metadata or None,
+    }  # fmt: skip
+    if all(value is None for value in given.values()):
+        return None
+    try:
+        return Where(**given)
+    except ValidationError as exc:
+        raise UserError(f"bad filter: {exc.errors()[0]['msg']}") from None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -279,12 +343,22 @@ async def _ingest(args: argparse.Namespace, services: Services) -> ingest.Ingest
 
 async def _ingest_text(args: argparse.Namespace, services: Services) -> ingest.IngestResult:
     text = await anyio.to_thread.run_sync(_read_text, args.file)
-    return await ingest.ingest_text(services, text, args.name, title=args.title, collection=_collection(args))
+    try:
+        meta = json.loads(args.metadata) if args.metadata else None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--metadata is not valid JSON: {exc}") from None
+    return await ingest.ingest_text(services, text, args.name, title=args.title, collection=_collection(args), metadata=meta)
 
 
 async def _search(args: argparse.Namespace, services: Services) -> search.SearchResponse:
     return await search.search_milvus_docs(
-        services, args.query, top_k=args.top_k, source=args.source, collection=_collection(args), mode=args.mode
+        services,
+        args.query,
+        top_k=args.top_k,
+        source=args.source,
+        collection=_collection(args),
+        mode=args.mode,
+        where=_where(args),
     )
 
 
@@ -305,6 +379,7 @@ async def _ask(args: argparse.Namespace, services: Services) -> answer.AnswerRes
             source=args.source,
             collection=_collection(args),
             progress=progress,
+            where=_where(args),
         )
 
 
@@ -339,7 +414,9 @@ async def _research(args: argparse.Namespace, services: Services) -> research.Re
 
 
 async def _info(args: argparse.Namespace, services: Services) -> manage.CollectionReport:
-    return await manage.describe_collection(services, collection=_collection(args), source=args.source, limit=args.limit)
+    return await manage.describe_collection(
+        services, collection=_collection(args), source=args.source, limit=args.limit, where=_where(args)
+    )
 
 
 async def _outline(args: argparse.Namespace, services: Services) -> outline.OutlineResult:
@@ -347,7 +424,9 @@ async def _outline(args: argparse.Namespace, services: Services) -> outline.Outl
 
 
 async def _delete(args: argparse.Namespace, services: Services) -> manage.DeleteResult:
-    return await manage.delete_documents(services, args.sources, collection=_collection(args), dry_run=args.dry_run)
+    return await manage.delete_documents(
+        services, args.sources, collection=_collection(args), dry_run=args.dry_run, where=_where(args)
+    )
 
 
 async def _drop(args: argparse.Namespace, services: Services) -> manage.DropResult:
@@ -400,6 +479,8 @@ def _show_ask(result: BaseModel, args: argparse.Namespace) -> None:
         )
     if result.search_query:
         console.print(f"[dim]searched for: {escape(result.search_query)}[/dim]", highlight=False)
+    if result.note:
+        console.print(f"[yellow]note:[/yellow] {escape(for_people(result.note))}", highlight=False)
     if result.finish_reason == "length":
         console.print("[yellow]note:[/yellow] the answer was cut short at LLM_MAX_TOKENS", highlight=False)
     timings = result.timings_ms
@@ -477,6 +558,10 @@ def _show_info(result: BaseModel, args: argparse.Namespace) -> None:
         console.print(table)
     if len(listed) < report["sources"]:
         console.print(f"{len(listed)} of {report['sources']} sources listed (--source GLOB, --limit N)", highlight=False)
+    if report.get("matching_chunks") is not None:
+        console.print(f"{report['matching_chunks']} chunks pass the filters", highlight=False)
+    if report.get("note"):
+        console.print(f"[yellow]note:[/yellow] {escape(for_people(report['note']))}", highlight=False)
     console.print(f"collections: {escape(collections)}", highlight=False)
     engine = report.get("engine")
     if engine:

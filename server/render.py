@@ -88,6 +88,8 @@ def answer(result: AnswerResult) -> str:
         lines += [f"[{s.n}] {s.citation}" + (f" § {s.heading}" if s.heading else "") for s in result.sources]
     if result.reasoning:
         lines += ["", "Reasoning:", result.reasoning.strip()]
+    if result.note:
+        lines += ["", f"note: {result.note}"]
     return "\n".join(lines)
 
 

@@ -21,7 +21,14 @@ async def test_ingest_search_reingest_and_refusals(docs: Path, tmp_path: Path) -
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert {"ingest_documents", "search_milvus_docs"} <= set(tools)
         assert tools["search_milvus_docs"].annotations.read_only_hint is True
-        assert set(tools["search_milvus_docs"].input_schema["properties"]) == {"query", "top_k", "source", "collection", "mode"}
+        assert set(tools["search_milvus_docs"].input_schema["properties"]) == {
+            "query",
+            "top_k",
+            "source",
+            "collection",
+            "mode",
+            "where",
+        }
 
         progress: list[tuple[float, float | None, str | None]] = []
 

@@ -138,6 +138,7 @@ async def test_a_heading_that_comes_back_is_a_new_section(services: Services) ->
     assert [n.heading for n in result.sections] == ["A", "B", "A"] and [n.chunks for n in result.sections] == [1, 1, 1]
 
 
+@pytest.mark.slow
 def test_outline_from_the_cli(tmp_path: Path) -> None:
     import json
     import subprocess

@@ -19,6 +19,7 @@ from tools.result import Result
 from tools.search import MAX_QUERY_CHARS, SearchHit, check_query, document_languages, search_milvus_docs
 from tools.services import Services
 from tools.store import check_collection_name
+from tools.store.filters import Where
 
 # The prompts of the Milvus + Qwen 3 RAG tutorial, with numbered passages and citations added.
 SYSTEM_PROMPT = (
@@ -78,6 +79,7 @@ class AnswerResult(Result):
     search_query: str | None = Field(
         None, description="The query searched with, when the question was rewritten into the documents' language"
     )
+    note: str | None = Field(None, description="Why nothing was found, where a filter matched nothing")
 
 
 def build_messages(question: str, hits: list[SearchHit], answer_language: str | None = None) -> list[dict[str, str]]:
@@ -161,6 +163,7 @@ async def answer_with_qwen(
     source: str | None = None,
     collection: str | None = None,
     progress: ProgressFn | None = None,
+    where: Where | None = None,
 ) -> AnswerResult:
     """Retrieve the best chunks for `question`, then answer it with Qwen, citing them."""
     started = time.perf_counter()
@@ -168,7 +171,7 @@ async def answer_with_qwen(
     chosen = model or services.llm.model
     query = await _search_query(services, check_query(question), collection, chosen)
     searched = time.perf_counter()
-    found = await search_milvus_docs(services, query.text, top_k=top_k, source=source, collection=collection)
+    found = await search_milvus_docs(services, query.text, top_k=top_k, source=source, collection=collection, where=where)
     retrieval_ms = (time.perf_counter() - searched) * 1000
     relevant = found.best_similarity is None or found.best_similarity >= services.min_relevance
     hits = found.results if relevant else []
@@ -189,6 +192,7 @@ async def answer_with_qwen(
             timings_ms=Timings(**timings, first_token=None, total=round((time.perf_counter() - started) * 1000, 1)),
             thinking=thinking,
             search_query=rewritten,
+            note=found.note if not found.results else None,
         )
     result = await stream_chat(
         services.llm,

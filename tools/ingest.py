@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.from_thread
@@ -25,6 +26,8 @@ from tools import globs
 from tools.checks import has_control
 from tools.errors import ProgressFn, UserError, first_error
 from tools.ingest_plan import Action, BatchPlan, Item, NewChunk, Planned, plan_batch
+from tools.metadata import clean as clean_metadata
+from tools.metadata import given as given_metadata
 from tools.paths import Collected, FoundFile, SkippedFile, collect
 from tools.progress import ProgressLog
 from tools.readers import Document, Unreadable, reader_for, supported_suffixes
@@ -147,9 +150,11 @@ async def ingest_text(
     *,
     title: str | None = None,
     collection: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> IngestResult:
     """Store a text (a note, a fetched page, a summary) under a name of the caller's choosing, chunked like
-    Markdown; the same name with the same text changes nothing, with a new text replaces the old."""
+    Markdown; the same name with the same text changes nothing, with a new text replaces the old. `metadata` is the
+    document's metadata (merged over the text's own front matter)."""
     started = time.perf_counter()
     name = check_collection_name(collection or services.collection)
     source = _check_source(source)
@@ -157,10 +162,13 @@ async def ingest_text(
         raise UserError("The text is empty: give the text to store")
     if len(text) > MAX_TEXT_CHARS:
         raise UserError(f"The text is {len(text):,} characters long; the limit is {MAX_TEXT_CHARS:,} (store it in parts)")
+    extra = given_metadata(metadata)
 
     def read() -> Document:
         doc = parse_markdown(text)
-        return doc if not title else Document(doc.text, title.strip() or doc.title, doc.sections, doc.pages, doc.page_numbers)
+        merged = clean_metadata(doc.metadata | extra)
+        title_given = (title or "").strip()
+        return Document(doc.text, title_given or doc.title, doc.sections, doc.pages, doc.page_numbers, metadata=merged)
 
     run = _Run(services, name, [], None)
     await run.index([Item("", source, source, read)])
@@ -344,7 +352,10 @@ class _Run:
         """Read and chunk a batch of documents, plan it against what is stored, and embed only new chunks."""
         docs = await anyio.to_thread.run_sync(_read_all, items)
         stored = await self._stored(items)
-        plan = plan_batch(items, docs, stored, has_root=self._has_root, prune=self.prune_unreadable)
+        plan = plan_batch(
+            items, docs, stored, has_root=self._has_root, prune=self.prune_unreadable, now=int(time.time()),
+            has_metadata=self.info is not None and "metadata" in self.info.fields,
+        )  # fmt: skip
         self.skipped += plan.skipped
         rows = [] if self.dry_run else await self._embed(plan.embed) + await self._carry_vectors(plan.move)
         return _Batch(rows, plan, len(items))

@@ -75,9 +75,17 @@ def chunk_id(root: str, source: str, content_hash: str, occurrence: int) -> str:
 
 
 def plan_batch(
-    items: list[Item], docs: list[Document | str], stored: dict[DocKey, list[ChunkRef]], *, has_root: bool, prune: bool
+    items: list[Item],
+    docs: list[Document | str],
+    stored: dict[DocKey, list[ChunkRef]],
+    *,
+    has_root: bool,
+    prune: bool,
+    now: int = 0,
+    has_metadata: bool = False,
 ) -> BatchPlan:
-    """Each document read (or the reason it could not be) against its stored chunks, by (root, source)."""
+    """Each document read (or the reason it could not be) against its stored chunks, by (root, source); new rows
+    are stamped `now`; with `has_metadata`, an unchanged chunk whose document's metadata changed is rewritten."""
     plan = BatchPlan()
     for item, doc in zip(items, docs, strict=True):
         old = stored.get((item.root, item.source), [])
@@ -106,6 +114,8 @@ def plan_batch(
                 page_start=chunk.page_start,
                 page_end=chunk.page_end,
                 lang=language.detect(chunk.text),
+                metadata=doc.metadata,
+                ingested_at=now,
             )
             seen[chunk.content_hash] += 1
             keep.add(row.id)
@@ -119,7 +129,7 @@ def plan_batch(
                     row.chunk_index,
                     row.page_start,
                     row.page_end,
-                ):
+                ) or (has_metadata and (previous.metadata or {}) != row.metadata):
                     plan.move.append(row)
         gone = [ref.id for ref in old if ref.id not in keep]
         plan.delete += gone

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import anyio
 from pydantic import Field, PrivateAttr
@@ -20,6 +20,7 @@ from tools.rerankers import Reranker
 from tools.result import Result
 from tools.services import Services
 from tools.store import CollectionInfo, Hit, check_collection_name
+from tools.store.filters import ContainsBy, Filter, Where, build
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 ScoreKind = Literal["cosine", "bm25", "hybrid", "rerank"]
@@ -50,6 +51,9 @@ class SearchHit(Result):
     page_start: int = Field(0, description="First page (or slide) the chunk is on; 0 where the format has no pages")
     page_end: int = Field(0, description="Last page (or slide) the chunk is on")
     citation: str = Field(description="How to cite the chunk's place: the source, and its page or slide where known")
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="The document's metadata (front matter, author, dates, keywords), where it has any"
+    )
 
 
 def citation(source: str, page_start: int, page_end: int, headings: tuple[str, ...] | list[str] = ()) -> str:
@@ -72,6 +76,11 @@ class SearchResponse(Result):
         "comparable within one result"
     )
     note: str | None = Field(None, description="What to know: a filter that matched nothing, another language, a fallback")
+    contains_by: ContainsBy | None = Field(
+        None,
+        description="How `contains` was tested, where given: like (a substring match over the text, ignoring case; "
+        "Milvus Lite 2.5.1 and 2.3 have no text_match)",
+    )
     _best_similarity: float | None = PrivateAttr(default=None)
 
     @property
@@ -119,9 +128,10 @@ async def search_milvus_docs(
     source: str | None = None,
     collection: str | None = None,
     mode: str | None = None,
+    where: Where | None = None,
 ) -> SearchResponse:
     """The `top_k` best chunks for `query` in the given mode (default: the server's); `source` is a glob
-    over source paths."""
+    over source paths, `where` the typed filters (tools/store/filters.py)."""
     query, top_k = check_query(query), check_top_k(top_k)
     chosen = check_mode(mode or services.search_mode)
     info = await open_collection(services, collection)
@@ -133,15 +143,16 @@ async def search_milvus_docs(
         )
         chosen = "dense"
     store, glob = services.store, source or None
+    flt = build(where, glob, info.fields, info.name)
     best: float | None = None
     depth = max(top_k, services.rerank_candidates) if services.reranker is not None else top_k
     if chosen == "bm25":
-        hits = await store.search_bm25(info.name, query, depth, source=glob)
+        hits = await store.search_bm25(info.name, query, depth, where=flt)
     elif chosen == "dense":
-        hits = await store.search_dense(info.name, await services.embedder.embed_query(query), depth, source=glob)
+        hits = await store.search_dense(info.name, await services.embedder.embed_query(query), depth, where=flt)
         best = hits[0].score if hits else None
     else:
-        hits, best = await _hybrid(services, info, query, depth, glob)
+        hits, best = await _hybrid(services, info, query, depth, flt)
     scores = _SCORES[chosen]
     if services.reranker is not None and hits:
         try:
@@ -150,15 +161,15 @@ async def search_milvus_docs(
             note = f"Reranking failed, so results are in {chosen} order: {exc}"
     results = [_shape(rank, hit) for rank, hit in enumerate(hits[:top_k], start=1)]
     note = note or await _language_note(services, info.name, query)
-    if not results and glob:
-        note = await _no_match_note(services, info.name, glob) or note
-    response = SearchResponse(results=results, mode=chosen, scores=scores, note=note)
+    if not results and flt:
+        note = await no_match_note(services, info.name, flt, glob) or note
+    response = SearchResponse(results=results, mode=chosen, scores=scores, note=note, contains_by=flt.contains_by)
     response._best_similarity = best
     return response
 
 
 async def _hybrid(
-    services: Services, info: CollectionInfo, query: str, top_k: int, glob: str | None
+    services: Services, info: CollectionInfo, query: str, top_k: int, flt: Filter
 ) -> tuple[list[Hit], float | None]:
     """Candidates from the chunk vectors, heading vectors and BM25, re-scored together (see HEADING_WEIGHT)."""
     store, name, depth = services.store, info.name, max(CANDIDATES, top_k)
@@ -171,8 +182,8 @@ async def _hybrid(
     with first_error():
         async with anyio.create_task_group() as tg:
             for field in info.vector_fields:
-                tg.start_soon(collect, field, store.search_dense(name, vector, depth, field=field, source=glob, rows=False))
-            tg.start_soon(collect, "bm25", store.search_bm25(name, query, depth, source=glob, rows=False))
+                tg.start_soon(collect, field, store.search_dense(name, vector, depth, field=field, where=flt, rows=False))
+            tg.start_soon(collect, "bm25", store.search_bm25(name, query, depth, where=flt, rows=False))
     ids = sorted({h.chunk_id for hits in lists.values() for h in hits})
     if not ids:
         return [], None
@@ -234,7 +245,24 @@ async def _language_note(services: Services, name: str, query: str) -> str | Non
     )
 
 
-async def _no_match_note(services: Services, name: str, pattern: str) -> str | None:
+async def no_match_note(services: Services, name: str, flt: Filter, glob: str | None) -> str | None:
+    """When a filter matches nothing: which of its parts matches no chunk at all (for the source glob, with a
+    few sources that exist), or that each matches some chunks but none matches them all."""
+    empty = []
+    for part in flt.parts:
+        if part.name == "source" and glob:
+            if said := await _no_source_note(services, name, glob):
+                return said
+        elif not await services.store.any_match(name, part):
+            empty.append(part.label)
+    if empty:
+        return f"No chunk in {name!r} matches {' nor '.join(empty)} (any other part matches some)"
+    if len(flt.parts) > 1:
+        return "Each part of the filter matches some chunks, but no chunk matches them all together"
+    return None
+
+
+async def _no_source_note(services: Services, name: str, pattern: str) -> str | None:
     """When a source filter matches no document: say so, and name a few that exist."""
     sources = sorted({source for _, source in await services.store.sources(name)})
     if any(globs.matches(s, pattern) for s in sources):
@@ -260,4 +288,5 @@ def _shape(rank: int, hit: Hit) -> SearchHit:
         page_start=row.page_start,
         page_end=row.page_end,
         citation=citation(row.source, row.page_start, row.page_end, row.headings),
+        metadata=row.metadata,
     )

@@ -16,8 +16,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Document:
     `pages` holds the offset in `text` where each page (or slide, or table row) starts, the first at 0; it is
     empty for formats without pages. `navigation` counts the pages (or, for a web page, the whole file) left out
     because they are only navigation: tables of contents, indexes, search pages.
+    `metadata` holds the document's own properties (front matter, author, dates, keywords; see tools/metadata.py).
     """
 
     text: str
@@ -45,6 +47,7 @@ class Document:
     pages: tuple[int, ...] = ()
     page_numbers: tuple[int, ...] = ()  # the number each page carries where it is not 1, 2, 3... (a sheet's rows)
     navigation: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class Unreadable(Exception):

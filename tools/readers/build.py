@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 import zipfile
+from typing import Any
 
 from tools.readers.base import Document, Section, Unreadable
 
@@ -101,7 +102,7 @@ class DocumentBuilder:
         self._length += len(text)
         return start
 
-    def build(self, title: str | None, navigation: int = 0) -> Document:
+    def build(self, title: str | None, navigation: int = 0, metadata: dict[str, Any] | None = None) -> Document:
         text = "".join(self._parts)
         pages = (*self._pages, *[len(text)] * self._pending_pages) if self._paged else ()
         sections: list[Section] = []
@@ -112,7 +113,7 @@ class DocumentBuilder:
             end = self._sections[i + 1][0] if i + 1 < len(self._sections) else len(text)
             sections.append(Section(start, end, headings, body_start))
         title = one_line(title or "") or None
-        return Document(text, title, sections, pages, navigation=navigation)
+        return Document(text, title, sections, pages, navigation=navigation, metadata=metadata or {})
 
 
 _UNPACKED_MAX, _UNPACKED_RATIO = 256 * 2**20, 100  # Office XML packs about 10:1; far more is a ZIP bomb

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tools import metadata
 from tools.readers.base import Document, Reader, Unreadable, lazy
 from tools.readers.build import MAX_ELEMENTS, DocumentBuilder, office_package, one_line
 
@@ -34,12 +35,13 @@ class DocxReader(Reader):
             walker = _Walker(document)
             walker.walk(document.element.body)
             core_title = document.core_properties.title
+            properties = metadata.from_core_properties(document.core_properties)
         except Unreadable:
             raise
         except Exception as exc:  # python-docx and lxml raise many kinds on damaged parts
             raise Unreadable(f"not a readable DOCX (damaged: {type(exc).__name__}: {exc})") from None
         first_heading = next((title for level, title in walker.out.headings if level == 1), None)
-        return walker.out.build(one_line(core_title or "") or walker.title or first_heading)
+        return walker.out.build(one_line(core_title or "") or walker.title or first_heading, metadata=properties)
 
 
 READER = DocxReader()

@@ -1,14 +1,17 @@
 """Markdown: headings from a real parser (markdown-it-py), so a `#` inside a fenced code block is never a
-heading; YAML front matter is dropped and its `title` kept."""
+heading; YAML front matter is left out of the text, and kept as the document's metadata (its `title` is the
+title)."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import yaml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from tools import metadata
 from tools.readers.base import Document, Reader, Section, decode_text
 
 _md = MarkdownIt("commonmark").use(front_matter_plugin)
@@ -29,18 +32,19 @@ def parse_markdown(text: str) -> Document:
     """Sections by heading, each with its heading path; the title from front matter, else the first `#`."""
     tokens = _md.parse(text)
     line_starts = _line_starts(text)
-    body_start, title = 0, None
+    body_start, title, front = 0, None, {}
     headings: list[tuple[int, int, int, str]] = []  # (start offset, end offset, level, text)
     for i, token in enumerate(tokens):
         if token.type == "front_matter" and token.map:
             body_start = line_starts[token.map[1]]
-            title = _front_matter_title(token.content)
+            front = _front_matter(token.content)
+            title = str(front.get("title") or "").strip() or None
         elif token.type == "heading_open" and token.map:
             start, end = line_starts[token.map[0]], line_starts[token.map[1]]
             headings.append((start, end, int(token.tag[1]), tokens[i + 1].content.strip()))
     if title is None:
         title = next((h[3] for h in headings if h[2] == 1), None)
-    return Document(text, title, _sections(text, body_start, headings))
+    return Document(text, title, _sections(text, body_start, headings), metadata=metadata.clean(front))
 
 
 def _line_starts(text: str) -> list[int]:
@@ -51,15 +55,12 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def _front_matter_title(content: str) -> str | None:
+def _front_matter(content: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(content)
     except yaml.YAMLError:
-        return None
-    title = data.get("title") if isinstance(data, dict) else None
-    if title is None:
-        return None
-    return str(title).strip() or None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _sections(text: str, body_start: int, headings: list[tuple[int, int, int, str]]) -> list[Section]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tools import metadata
 from tools.readers.base import Document, Reader, Unreadable, lazy
 from tools.readers.build import MAX_ELEMENTS, DocumentBuilder, office_package, one_line
 
@@ -30,11 +31,12 @@ class PptxReader(Reader):
                 title = _slide(builder, slide)
                 first_title = first_title or title
             core_title = presentation.core_properties.title
+            properties = metadata.from_core_properties(presentation.core_properties)
         except Unreadable:
             raise
         except Exception as exc:  # python-pptx and lxml raise many kinds on damaged parts
             raise Unreadable(f"not a readable PPTX (damaged: {type(exc).__name__}: {exc})") from None
-        return builder.build(one_line(core_title or "") or first_title)
+        return builder.build(one_line(core_title or "") or first_title, metadata=properties)
 
 
 READER = PptxReader()

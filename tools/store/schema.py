@@ -94,12 +94,15 @@ class ChunkRow:
     page_start: int = 0  # the first and last page (or slide) the chunk is on; 0 where the format has no pages
     page_end: int = 0
     lang: str = ""  # the chunk's language (tools/language.py)
+    metadata: dict[str, Any] = field(default_factory=dict)  # the document's (tools/metadata.py), on each of its chunks
+    ingested_at: int = 0  # when the chunk was written (Unix seconds); 0 in collections made before it was recorded
     vector: list[float] | None = None
     heading_vector: list[float] | None = None  # the section heading's vector, where the collection keeps one
 
 
 VECTOR_FIELDS = ("vector", "heading_vector")
-# Collections made by earlier versions lack the fields added since (root, pages, lang); rows read back get defaults.
+# Collections made by earlier versions lack the fields added since (root, pages, lang, metadata, ingested_at); rows
+# read back get defaults, and filters on a missing field say so (tools/store/filters.py).
 ALL_FIELDS = frozenset(f.name for f in fields(ChunkRow))
 
 
@@ -117,6 +120,7 @@ class ChunkRef:
     root: str = ""
     page_start: int = 0
     page_end: int = 0
+    metadata: dict[str, Any] | None = None  # None where the collection has no metadata field
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,8 @@ def create_schema(
     schema.add_field("page_start", DataType.INT64)
     schema.add_field("page_end", DataType.INT64)
     schema.add_field("lang", DataType.VARCHAR, max_length=16)
+    schema.add_field("metadata", DataType.JSON)
+    schema.add_field("ingested_at", DataType.INT64)
     index = client.prepare_index_params()
     index.add_index("vector", **dense.index_params())
     if full:
@@ -249,6 +255,8 @@ def from_entity(chunk_id: str, entity: dict[str, Any]) -> ChunkRow:
         page_start=int(entity.get("page_start") or 0),
         page_end=int(entity.get("page_end") or 0),
         lang=entity.get("lang") or "",
+        metadata=entity.get("metadata") or {},
+        ingested_at=int(entity.get("ingested_at") or 0),
         vector=entity.get("vector"),
         heading_vector=entity.get("heading_vector"),
     )

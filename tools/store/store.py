@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tools import globs, language
+from tools import language
 from tools.checks import collection_name as check_collection_name
 from tools.errors import UserError
 from tools.store import filters
@@ -238,6 +238,31 @@ class Store:
                 counts[key] = counts.get(key, 0) + 1
         return counts
 
+    async def matching(self, name: str, where: filters.Filter) -> dict[DocKey, int]:
+        """Chunk counts per document (root, source) of the chunks passing `where`."""
+        has_root = "root" in (await self._known(name)).fields
+        fields = sorted({"source", *(["root"] if has_root else []), *where.fields})
+        rows = await self.connection.run(self._query_all, name, where.expr, fields)
+        counts: dict[DocKey, int] = {}
+        for row in rows:
+            if where.matches(row):
+                key = (row.get("root") or "", row["source"])
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    async def any_match(self, name: str, part: filters.Part) -> bool:
+        """Whether any chunk passes one filter part (for saying which part of a filter matched nothing)."""
+        fields = list(part.fields) or ["id"]
+        rows = await self.connection.run(self._query_window, name, part.expr, fields)
+        return any(part.check is None or part.check(row) for row in rows)
+
+    def _query_window(self, client: Any, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        limit = 1 if not fields or fields == ["id"] else QUERY_WINDOW
+        rows: list[dict[str, Any]] = client.query(
+            name, filter=expr, output_fields=fields, limit=limit, consistency_level=self.consistency
+        )
+        return rows
+
     async def languages(self, name: str) -> Counter[str]:
         """How many chunks are in each language, in a sample of `LANGUAGE_SAMPLE` chunks (ids are hashes, so the
         first rows are a fair sample); collections made before chunks recorded it are detected from their texts."""
@@ -319,15 +344,25 @@ class Store:
         source: str | None = None,
         ids: list[str] | None = None,
         rows: bool = True,
+        where: filters.Filter | None = None,
     ) -> list[Hit]:
         """Nearest chunks by cosine similarity of `field`, optionally only from sources matching the glob
-        `source`, or only among the chunks `ids`; with their rows unless `rows` is false."""
+        `source` and chunks passing `where`, or only among the chunks `ids`; with their rows unless `rows` is false."""
         index = (await self._known(name)).index
-        return await self._search(name, vector, field, index.search_params, limit, source, ids, rows)
+        return await self._search(name, vector, field, index.search_params, limit, _filter(source, where), ids, rows)
 
-    async def search_bm25(self, name: str, text: str, limit: int, *, source: str | None = None, rows: bool = True) -> list[Hit]:
+    async def search_bm25(
+        self,
+        name: str,
+        text: str,
+        limit: int,
+        *,
+        source: str | None = None,
+        rows: bool = True,
+        where: filters.Filter | None = None,
+    ) -> list[Hit]:
         """Chunks ranked by Milvus's built-in BM25 over the chunk text."""
-        return await self._search(name, text, "sparse", lambda _: SPARSE_SEARCH, limit, source, None, rows)
+        return await self._search(name, text, "sparse", lambda _: SPARSE_SEARCH, limit, _filter(source, where), None, rows)
 
     async def _search(
         self,
@@ -336,33 +371,40 @@ class Store:
         field: str,
         params: Callable[[int], dict[str, Any]],
         limit: int,
-        source: str | None,
+        where: filters.Filter,
         ids: list[str] | None,
         rows: bool,
     ) -> list[Hit]:
-        """Milvus narrows a source filter to a superset (see filters.like), checked here; when too few results
-        pass, the search is repeated deeper, up to Milvus's result window. `params` gives the search parameters
-        for a search that asks for that many results."""
+        """Milvus narrows some filters to a superset (see filters), checked here; when too few results pass, the
+        search is repeated deeper, up to Milvus's result window. `params` gives the search parameters for a search
+        that asks for that many results."""
         output = (await self._known(name)).row_fields if rows else []
-        unfiltered = filters.is_in("id", ids) if ids is not None else ""
-        expr = unfiltered
-        if source:
-            expr = " and ".join(e for e in (expr, filters.like("source", source)) if e)
-            output = output or ["source"]
-        depth = limit * 4 if source else limit
+        by_ids = filters.is_in("id", ids) if ids is not None else ""
+        expr = " and ".join(e for e in (by_ids, where.expr) if e)
+        unfiltered = " and ".join(e for e in (by_ids, where.exact_expr) if e)  # the parts no row check covers
+        checked = not where.exact
+        if checked:
+            output = sorted({*output, *where.fields})
+        depth = limit * 4 if checked else limit
         while True:
             result = await self.connection.run(
                 _search_or_empty, name, [data], anns_field=field, limit=depth, filter=expr, output_fields=output,
                 search_params=params(depth), consistency_level=self.consistency, unfiltered=unfiltered,
             )  # fmt: skip
-            found = [h for h in result[0] if not source or globs.matches(h["entity"]["source"], source)]
-            if len(found) >= limit or len(result[0]) < depth or depth >= QUERY_WINDOW:
+            found = [h for h in result[0] if not checked or where.matches(h["entity"])]
+            if not checked or len(found) >= limit or len(result[0]) < depth or depth >= QUERY_WINDOW:
                 break
             depth = min(depth * 8, QUERY_WINDOW)
         return [
             Hit(str(h["id"]), float(h["distance"]), from_entity(str(h["id"]), h["entity"]) if rows else None)
             for h in found[:limit]
         ]
+
+
+def _filter(source: str | None, where: filters.Filter | None) -> filters.Filter:
+    """`where`, with the source glob's part in front where one is given."""
+    glob = filters.build(None, source, frozenset())
+    return filters.Filter(glob.parts + (where.parts if where else ()), where.contains_by if where else None)
 
 
 def _search_or_empty(client: Any, name: str, data: list[Any], *, unfiltered: str, **kwargs: Any) -> Any:
