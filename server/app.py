@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import anyio
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import Message, UserMessage
@@ -86,9 +87,32 @@ def _progress(ctx: Context) -> ProgressFn:
 class DocsServer(MCPServer):
     """An MCPServer whose resource list is the stored documents of the default collection, and whose tool
     listing names the documents' language and leaves out what only repeats: a title per argument (`Top K` for
-    `top_k`) and docstring indents."""
+    `top_k`) and docstring indents. After a write that changes what its listings say, it tells the client
+    (`notifications/tools/list_changed`, `notifications/resources/list_changed`), for clients that list again."""
 
     services: Services
+    _said: str | None = None  # the language line tools/list last named
+
+    def advertise_list_changed(self) -> None:
+        """Declare `listChanged` for tools and resources in the initialize result (MCPServer leaves it off)."""
+        low = self._lowlevel_server
+        plain = low.create_initialization_options
+
+        def with_list_changed(notification_options: NotificationOptions | None = None, **kwargs: Any) -> Any:
+            options = notification_options or NotificationOptions(tools_changed=True, resources_changed=True)
+            return plain(options, **kwargs)
+
+        low.create_initialization_options = with_list_changed  # type: ignore[method-assign,assignment]
+
+    async def after_write(self, ctx: Context, documents_changed: bool) -> None:
+        """Notify the client when the tool descriptions' language line or the stored documents changed."""
+        if not documents_changed:
+            return
+        said = await self._languages_line()
+        if said != self._said:
+            self._said = said
+            await ctx.session.send_tool_list_changed()
+        await ctx.session.send_resource_list_changed()
 
     async def list_tools(self) -> list[MCPTool]:
         listed = await super().list_tools()
@@ -100,8 +124,9 @@ class DocsServer(MCPServer):
                 for name, field in tool.input_schema.get("properties", {}).items()
             }
             tool.input_schema["additionalProperties"] = False  # call_tool refuses what a tool does not take
-            if tool.name == "search_milvus_docs" and (said := await self._languages_line()):
-                tool.description += "\n" + said
+            if tool.name == "search_milvus_docs":
+                self._said = said = await self._languages_line()
+                tool.description += "\n" + said if said else ""
         return listed
 
     async def call_tool(
@@ -167,6 +192,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
 
     mcp = DocsServer(name="milvus-qwen", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan)
     mcp.services = services
+    mcp.advertise_list_changed()
 
     if not settings.read_only:  # the tools that write
         _register_writers(mcp, services)
@@ -357,7 +383,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
     return mcp
 
 
-def _register_writers(mcp: MCPServer, services: Services) -> None:
+def _register_writers(mcp: DocsServer, services: Services) -> None:
     """ingest_documents, ingest_text, delete_documents and drop_collection (left out when READ_ONLY)."""
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
     deletes = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -388,6 +414,7 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
             )
         )
         await client_log.after_ingest(ctx, result)
+        await mcp.after_write(ctx, bool(result.chunks_added or result.chunks_removed) and not dry_run)
         return _reply(result)
 
     @mcp.tool(title="Store a text", annotations=writes)
@@ -397,6 +424,7 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
             str,
             Field(description="The name to store it under, e.g. notes/meeting.md; the same name with a new text replaces it"),
         ],
+        ctx: Context,
         title: Annotated[str | None, Field(description="Its title; default: its first # heading")] = None,
         collection: Collection = None,
         metadata: Annotated[
@@ -407,11 +435,14 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
         """Store a note, a page you fetched or a summary you wrote, so later searches find it; chunked by its
         Markdown headings. Storing the same text under the same name again changes nothing."""
         stored = ingest.ingest_text(services, text, source, title=title, collection=collection, metadata=metadata)
-        return _reply(await _answer(stored))
+        result = await _answer(stored)
+        await mcp.after_write(ctx, bool(result.chunks_added or result.chunks_removed))
+        return _reply(result)
 
     @mcp.tool(title="Delete documents", annotations=deletes)
     async def delete_documents(
         sources: Annotated[list[str], Field(description=f"Source names or globs ({globs.RULES}), e.g. docs/old/*.md or *draft*")],
+        ctx: Context,
         collection: Collection = None,
         dry_run: Annotated[bool, Field(description="List what would be removed; remove nothing")] = False,
         where: Annotated[
@@ -419,9 +450,9 @@ def _register_writers(mcp: MCPServer, services: Services) -> None:
         ] = None,
     ) -> Annotated[CallToolResult, manage.DeleteResult]:
         """Remove documents from the index: every chunk of the matching sources."""
-        return _reply(
-            await _answer(manage.delete_documents(services, sources, collection=collection, dry_run=dry_run, where=where))
-        )
+        result = await _answer(manage.delete_documents(services, sources, collection=collection, dry_run=dry_run, where=where))
+        await mcp.after_write(ctx, not dry_run)
+        return _reply(result)
 
     @mcp.tool(title="Drop a collection", annotations=deletes)
     async def drop_collection(

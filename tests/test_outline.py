@@ -167,3 +167,39 @@ def test_outline_from_the_cli(tmp_path: Path) -> None:
     assert as_json["depth"] == 1 and as_json["sections"][0]["children"] == [] and len(as_json["sections"][0]["chunk_ids"]) == 2
     missing = cli("outline", "nope.md")
     assert missing.returncode == 1 and "`milvus-qwen info`" in missing.stderr
+
+
+async def test_list_changed_after_an_ingest_changes_the_documents_language(tmp_path: Path) -> None:
+    """An ingest that changes the language the tool listing names notifies the client, which then lists again."""
+    import anyio
+
+    from tests.conftest import memory_session
+
+    got: list[str] = []
+
+    async def on_message(message: object) -> None:
+        root = getattr(message, "root", message)
+        method = getattr(root, "method", None)
+        if isinstance(method, str) and method.endswith("list_changed"):
+            got.append(method)
+
+    env = {"MILVUS_URI": str(tmp_path / "changed.db"), "INGEST_ROOTS": str(tmp_path)}
+    async with memory_session(env, message_handler=on_message) as session:
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        assert "mostly in" not in (listed["search_milvus_docs"].description or "")
+        stored = await session.call_tool(
+            "ingest_text", {"text": "# Storage\n\nMilvus stores data in object storage.\n", "source": "a.md"}
+        )
+        assert not stored.is_error
+        with anyio.fail_after(10):
+            while "notifications/tools/list_changed" not in got:
+                await anyio.sleep(0.01)
+        assert "notifications/resources/list_changed" in got
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        assert "mostly in English" in (listed["search_milvus_docs"].description or "")
+        got.clear()
+        await session.call_tool("ingest_text", {"text": "# More\n\nAnother English note about segments.\n", "source": "b.md"})
+        with anyio.fail_after(10):
+            while "notifications/resources/list_changed" not in got:
+                await anyio.sleep(0.01)
+        assert "notifications/tools/list_changed" not in got  # still English: the tools say the same
