@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field, StrictInt, ValidationError
 from server import __version__, client_log, render
 from server.arguments import argument_errors, unknown_arguments
 from server.settings import Settings
-from tools import answer, context, defaults, globs, ingest, language, manage, outline, research, search
+from tools import answer, context, defaults, globs, ingest, language, manage, outline, research, search, watch
 from tools.errors import ProgressFn, UserError
 from tools.readers import supported_suffixes
 from tools.services import Services
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 FILE_TYPES = ", ".join(supported_suffixes())
 DOCUMENT_URI = "milvus-docs://{collection}/{+source}"
 MAX_RESOURCES = 200
+WATCH_RETRY_S = 5.0
 LANGUAGES_WAIT_S = 5  # tools/list waits this long at most for the store to say its documents' languages
 INSTRUCTIONS = f"""Search and answer questions over documents stored in Milvus.
 - search_milvus_docs finds passages (with their source, section and a short id); read_context reads around one.
@@ -181,6 +182,8 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
     async def lifespan(_: MCPServer) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_warm_up, services)
+            if settings.watch and not settings.read_only:
+                tg.start_soon(keep_watching, services, settings.watch_debounce_ms)
             try:
                 yield
             finally:
@@ -460,6 +463,17 @@ def _register_writers(mcp: DocsServer, services: Services) -> None:
     ) -> Annotated[CallToolResult, manage.DropResult]:
         """Delete a whole collection and every document in it (for a mistyped or unwanted one)."""
         return _reply(await _answer(manage.drop_collection(services, collection)))
+
+
+async def keep_watching(services: Services, debounce_ms: int) -> None:
+    """WATCH=true: keep INGEST_ROOTS in sync; a watcher that fails is started again after a pause, so the server
+    goes on serving."""
+    while True:
+        try:
+            await watch.watch(services, debounce_ms=debounce_ms)
+        except Exception as exc:
+            log.warning("watcher failed (%s: %s); starting it again in %g s", type(exc).__name__, exc, WATCH_RETRY_S)
+        await anyio.sleep(WATCH_RETRY_S)
 
 
 async def _warm_up(services: Services) -> None:

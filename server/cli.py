@@ -18,6 +18,7 @@ else, on stdout; progress, errors and logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ from rich.table import Table
 
 from server import render
 from server.settings import ConfigError, Settings, exit_with
-from tools import answer, defaults, ingest, language, manage, outline, research, search
+from tools import answer, defaults, ingest, language, manage, outline, research, search, watch
 from tools import progress as progress_log
 from tools.checks import whole_number
 from tools.errors import UserError
@@ -182,6 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("delete", "remove documents by source name or glob", filtered=True)
     p.add_argument("sources", nargs="+", metavar="SOURCE")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
+    command("watch", "keep INGEST_ROOTS in sync until stopped: ingest new and changed files, remove deleted ones")
     p = command("drop", "delete a whole collection and everything in it")
     p.add_argument("name", help="the collection's exact name")
     commands.add_parser("serve", help="run the MCP server (takes the server's flags; serve --help lists them)", add_help=False)
@@ -266,6 +268,9 @@ def main(argv: list[str] | None = None) -> None:
         exit_with(PROG, exc)
     _check_allowed(args, settings)
     os.environ.pop("MILVUS_URI", None)  # pymilvus would parse it itself; see server/__main__.py
+    if args.command == "watch":
+        _watch(services, settings.watch_debounce_ms)
+        return
     try:
         anyio.run(_run, args, services)
     except UserError as exc:
@@ -273,7 +278,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
-WRITERS = ("ingest", "ingest-text", "delete", "drop")
+WRITERS = ("ingest", "ingest-text", "delete", "drop", "watch")
+
+
+def _watch(services: Services, debounce_ms: int) -> None:
+    """`milvus-qwen watch`: sync INGEST_ROOTS until Ctrl-C, its log lines on stderr."""
+    logging.getLogger("tools.watch").setLevel(logging.INFO)
+    logging.getLogger("tools.watch").info("watching %s (Ctrl-C stops)", ", ".join(str(r) for r in services.roots))
+
+    async def run() -> None:
+        try:
+            await watch.watch(services, debounce_ms=debounce_ms)
+        finally:
+            await services.embedder.close()
+            services.store.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(run)
 
 
 def _check_allowed(args: argparse.Namespace, settings: Settings) -> None:

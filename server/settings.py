@@ -134,6 +134,14 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
         description="Tesseract languages joined by +, e.g. eng+kor+chi_sim (each installed)",
     )
+    watch: Annotated[bool, DOCUMENTS] = Field(
+        defaults.WATCH,
+        description="Keep INGEST_ROOTS in sync: ingest new and changed files, remove deleted ones (one watcher per root "
+        "and store, whichever process holds it)",
+    )
+    watch_debounce_ms: Annotated[int, DOCUMENTS] = Field(
+        defaults.WATCH_DEBOUNCE_MS, ge=10, le=60_000, description="Changes within this many milliseconds are synced together"
+    )
 
     embedding_provider: Annotated[Provider, EMBEDDINGS] = Field(
         "local",

@@ -54,3 +54,6 @@ PROGRESS_LOG_S = 10.0
 OcrMode = Literal["auto", "off"]
 OCR: OcrMode = "auto"  # scanned PDF pages and images are read with Tesseract when it is installed
 OCR_LANGUAGES = "eng"  # Tesseract's language packs, joined by "+" (eng+kor+chi_sim); each must be installed
+
+WATCH = False  # the server keeps INGEST_ROOTS in sync (tools/watch.py)
+WATCH_DEBOUNCE_MS = 500  # changes within this long are ingested together (an editor's save is several events)

@@ -71,7 +71,6 @@ class DeleteResult(Result):
     sources_removed: list[str]
     chunks_removed: int
     dry_run: bool = Field(False, description="True: nothing was deleted; these are the sources and chunks that would be")
-    contains_by: ContainsBy | None = Field(None, description="How `contains` was tested, where given (see search)")
 
 
 async def describe_collection(
@@ -157,7 +156,6 @@ async def delete_documents(
         dry_run=dry_run,
         sources_removed=sorted({source for _, source in doomed}),
         chunks_removed=sum(counts[key] for key in doomed),
-        contains_by="like" if where is not None and where.contains else None,
     )
 
 
