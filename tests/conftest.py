@@ -124,12 +124,12 @@ def load_settings(env: dict[str, str], args: Sequence[str] = ()) -> Any:
 
 
 def run_cli(
-    env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path = REPO, timeout: float = 300
+    env: dict[str, str], *args: str, stdin: str | None = None, module: str = "server.cli", timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m server.cli ARGS` with only `env` (plus the safe defaults); its output, captured."""
+    """`python -m server.cli ARGS` (or `module`: `server`) with only `env` (plus the safe defaults); its output."""
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", *args],
-        cwd=cwd,
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
         env=process_env(env),
         input=stdin,
         capture_output=True,

@@ -5,22 +5,19 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from server.settings import GROUPS, Group, Settings
-from tests.conftest import REPO
+from tests.conftest import run_cli
 from tests.dashscope_stub import run_stub
 from tools.globs import matches
 
 
 def _run(module: str, env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO, env=env, input=stdin, capture_output=True, text=True, timeout=300
-    )
+    return run_cli(env, *args, stdin=stdin, module=module)
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,5 @@
-"""The `MILVUS_URI=http://...` path against a real Milvus server on loopback (Milvus Lite's engine over gRPC)."""
+"""The `MILVUS_URI=http://...` path against a real Milvus server on loopback (Milvus Lite's engine over gRPC): two
+stdio server processes sharing it, and one server in process meeting it gone and back."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from urllib.parse import urlparse
 import anyio
 import pytest
 
-from tests.mcp_stdio import payload, stdio_session
+from tests.conftest import memory_session, payload, stdio_session
 from tests.milvus_lite_server import serve_milvus_lite
 
 pytestmark = [pytest.mark.anyio, pytest.mark.milvus_server]
@@ -34,10 +35,10 @@ async def test_milvus_going_away_is_survived(docs: Path, tmp_path: Path) -> None
     with serve_milvus_lite(db) as uri:
         port = urlparse(uri).port
         env = {"MILVUS_URI": uri, "INGEST_ROOTS": str(docs)}
-        async with stdio_session(env) as session:
+        async with memory_session(env) as session:
             first = payload(await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]}))
     # Milvus has stopped: calls fail clearly...
-    async with stdio_session(env) as session:
+    async with memory_session(env) as session:
         down = await session.call_tool("search_milvus_docs", {"query": QUESTION})
         assert down.is_error and uri in down.content[0].text
         # ...and once Milvus is back, the same session works again, with nothing lost
@@ -49,7 +50,7 @@ async def test_milvus_going_away_is_survived(docs: Path, tmp_path: Path) -> None
 
 
 async def test_unreachable_milvus_is_a_clear_error(docs: Path) -> None:
-    async with stdio_session({"MILVUS_URI": "http://127.0.0.1:9", "INGEST_ROOTS": str(docs)}) as session:
+    async with memory_session({"MILVUS_URI": "http://127.0.0.1:9", "INGEST_ROOTS": str(docs)}) as session:
         result = await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en"]})
         assert result.is_error and "Could not connect to Milvus at http://127.0.0.1:9" in result.content[0].text
 
@@ -62,7 +63,7 @@ async def test_milvus_dropped_mid_ingest_then_the_ingest_converges(docs: Path, t
     with ExitStack() as milvus:
         uri = milvus.enter_context(serve_milvus_lite(db))
         env = {"MILVUS_URI": uri, "INGEST_ROOTS": str(docs)}
-        async with stdio_session(env) as session:
+        async with memory_session(env) as session:
             seen = anyio.Event()
             results: list[Any] = []
 
