@@ -316,6 +316,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
             StrictInt | None, Field(description="Most tokens the report's thinking may take (a positive integer)")
         ] = None,
         include_reasoning: Annotated[bool, Field(description="Return the report's reasoning text too")] = False,
+        where: WhereArg = None,
     ) -> Annotated[CallToolResult, research.ResearchResult]:
         """Research a question that one search cannot answer (two features compared, a how-to across pages):
         Qwen splits it into sub-questions, searches each, keeps the passages that help, searches again for
@@ -339,6 +340,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
                 include_reasoning=include_reasoning,
                 progress=_progress(ctx),
                 on_step=step,
+                where=where,
             )
         )
         await client_log.after_research(ctx, result)

@@ -134,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     think.add_argument("--no-think", dest="think", action="store_const", const=False, help="turn thinking off")
     p.add_argument("--budget", type=_whole(1, MAX_TOKENS_LIMIT), help="thinking budget in tokens")
     p.add_argument("--reasoning", action="store_true", help="print the model's reasoning too")
-    p = command("research", "research a question in rounds of search and write a cited report with Qwen")
+    p = command("research", "research a question in rounds of search and write a cited report with Qwen", filtered=True)
     p.add_argument("question")
     p.add_argument(
         "--collections",
@@ -431,6 +431,7 @@ async def _research(args: argparse.Namespace, services: Services) -> research.Re
             include_reasoning=args.reasoning,
             progress=progress,
             on_step=step,
+            where=_where(args),
         )
 
 

@@ -207,3 +207,21 @@ def test_filter_flags_in_the_cli(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "--pages must be" in bad.stderr
     deleted = cli("delete", "**", "--title", "etcd*", "--dry-run")
     assert deleted.returncode == 0 and "notes/etcd.md" in deleted.stdout and "minio" not in deleted.stdout
+
+
+async def test_research_takes_the_filters(services: Services) -> None:
+    from tests.dashscope_stub import run_stub
+    from tools.llm import LLMConfig
+    from tools.research import research_with_qwen
+
+    await ingest_notes(services)
+    key = "sk-test-research-0123456789abcdef"
+    with run_stub(api_key=key) as stub:
+        services.llm = LLMConfig(base_url=stub.base_url, api_key=key, max_retries=0)
+        asked = "Where are the segments and the metadata stored?"
+        result = await research_with_qwen(services, asked, max_rounds=1, where=Where(contains="object storage", lang=["en"]))
+        assert result.sources and {s.source for s in result.sources} == {"notes/minio.md"}
+        nothing = await research_with_qwen(
+            services, "Where is data stored?", max_rounds=1, where=Where(metadata={"author": "Nobody"})
+        )
+        assert nothing.sources == []

@@ -33,6 +33,7 @@ from tools.result import Result
 from tools.search import SearchHit, check_query, check_top_k, open_collection, search_milvus_docs
 from tools.services import Services
 from tools.store import check_collection_name
+from tools.store.filters import Where
 
 StepFn = Callable[[str], Awaitable[None]]  # one line per step, for MCP log messages
 STEPS = ("plan", "judge", "reflect", "write")
@@ -194,6 +195,7 @@ async def research_with_qwen(
     include_reasoning: bool = False,
     progress: ProgressFn | None = None,
     on_step: StepFn | None = None,
+    where: Where | None = None,
 ) -> ResearchResult:
     """Research `question` over the documents in rounds, then write a report citing the passages kept."""
     started = time.perf_counter()
@@ -214,7 +216,7 @@ async def research_with_qwen(
     retrieval_ms = 0.0
     for number in range(1, max_rounds + 1):
         searched = time.perf_counter()
-        hits, new = await _retrieve(run, queries, names, top_k, source)
+        hits, new = await _retrieve(run, queries, names, top_k, source, where)
         retrieval_ms += (time.perf_counter() - searched) * 1000
         if not new:
             rounds.append(Round(queries=queries, found=hits, new=0, kept=0))
@@ -316,13 +318,13 @@ async def _plan(run: _Run, n: int, target: str) -> list[str]:
 
 
 async def _retrieve(
-    run: _Run, queries: list[str], names: list[str], top_k: int, source: str | None
+    run: _Run, queries: list[str], names: list[str], top_k: int, source: str | None, where: Where | None
 ) -> tuple[int, list[_Passage]]:
     """How many passages the queries found in every collection, and those not seen before (first occurrence)."""
     found, new = 0, []
     for query in queries:
         for name in names:
-            response = await search_milvus_docs(run.services, query, top_k=top_k, source=source, collection=name)
+            response = await search_milvus_docs(run.services, query, top_k=top_k, source=source, collection=name, where=where)
             best = response.best_similarity
             if best is not None and best < run.services.min_relevance:
                 continue  # nothing relevant for this query here, as answer_with_qwen would decide
