@@ -65,8 +65,10 @@ test: lint .cache/milvus-server-venv/.installed .cache/doc-tools.installed .cach
 	$(PY) -m tests.external_tools
 	$(PY) -m pytest -n auto  # one worker per core: most tests wait on subprocesses, so two cores nearly halve the time
 
+# The edit-test loop: the tests in process (tests/conftest.py: memory_session, services), with one stdio and one HTTP
+# end-to-end test; those marked processes, slow, external or milvus_server run in `make test`.
 check: lint
-	$(PY) -m pytest -n auto -m "not external and not milvus_server and not slow"
+	$(PY) -m pytest -n auto -m "not external and not milvus_server and not slow and not processes"
 
 bench: $(VENV)/.installed
 	$(PY) bench/bench_core.py

@@ -139,6 +139,7 @@ def test_ask_passes_the_source_filter_to_retrieval(docs: Path, tmp_path: Path) -
 BAD = {"SEARCH_MODE": "fuzzy", "MAX_FILE_MB": "-1", "TRANSPORT": "ftp", "LLM_DIALECT": "x"}
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize(("module", "prog", "args"), [("server", "milvus-qwen-mcp", []), ("server.cli", "milvus-qwen", ["info"])])
 def test_a_bad_setting_is_one_line_naming_it_with_status_2(tmp_path: Path, module: str, prog: str, args: list[str]) -> None:
     done = _run(module, _env(tmp_path, SEARCH_MODE="fuzzy"), *args)
@@ -160,6 +161,7 @@ def test_a_bad_setting_is_one_line_naming_it_with_status_2(tmp_path: Path, modul
     assert unusable.stderr == f"{prog}: EMBEDDING_PROVIDER=openai needs EMBEDDING_BASE_URL\n"
 
 
+@pytest.mark.processes
 def test_server_flags_are_named_as_flags(tmp_path: Path) -> None:
     done = _run("server", _env(tmp_path), "--search-mode", "fuzzy", "--port=0")
     assert done.returncode == 2
@@ -178,6 +180,7 @@ def test_server_flags_are_named_as_flags(tmp_path: Path) -> None:
     assert from_file.stderr == f"milvus-qwen-mcp: MAX_PAGES='0' is not a whole number of 1 or more (in {dotenv})\n"
 
 
+@pytest.mark.processes
 def test_help_reads_like_a_person_wrote_it(tmp_path: Path) -> None:
     done = _run("server", _env(tmp_path, COLUMNS="100", DASHSCOPE_API_KEY="sk-never-shown-1234"), "--help")
     assert done.returncode == 0 and done.stdout.startswith("usage: milvus-qwen-mcp")
@@ -207,6 +210,7 @@ def test_ingest_roots_given_twice_or_joined_are_the_same_roots(tmp_path: Path) -
     assert repeated == joined == [one, two]
 
 
+@pytest.mark.processes
 def test_cli_speaks_cli_refuses_writes_when_read_only_and_names_the_store(tmp_path: Path) -> None:
     env = _env(tmp_path)
     bad_k = _cli(env, "search", "vector index", "-k", "0")

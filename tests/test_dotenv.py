@@ -18,6 +18,8 @@ import pytest
 from tests.conftest import REPO, payload, stdio_session
 from tests.dashscope_stub import run_stub
 
+pytestmark = pytest.mark.processes
+
 
 @contextmanager
 def _dotenv_folder(tmp_path: Path, lines: list[str]) -> Iterator[Path]:

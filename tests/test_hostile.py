@@ -56,6 +56,7 @@ def test_globs_match_in_linear_time() -> None:
     assert time.perf_counter() - started < 2
 
 
+@pytest.mark.processes
 async def test_huge_arguments_and_hostile_globs_do_not_hold_up_other_calls(docs: Path, tmp_path: Path) -> None:
     env = {"MILVUS_URI": str(tmp_path / "hostile.db"), "INGEST_ROOTS": str(docs)}
     async with stdio_session(env) as session:

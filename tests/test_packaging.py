@@ -44,6 +44,7 @@ def test_the_readme_and_the_tools_list_the_file_types_the_readers_take() -> None
     assert all(s in (tools["ingest_documents"].description or "") for s in supported_suffixes())
 
 
+@pytest.mark.processes
 def test_console_scripts_are_installed() -> None:
     bin_dir = REPO / ".venv" / "bin" if (REPO / ".venv" / "bin").exists() else None
     for script in ("milvus-qwen-mcp", "milvus-qwen"):
@@ -53,6 +54,7 @@ def test_console_scripts_are_installed() -> None:
         assert result.returncode == 0 and "usage:" in result.stdout
 
 
+@pytest.mark.processes
 def test_read_only_mode_hides_the_write_tools() -> None:
     code = (
         "import anyio; from server.app import create_server; from server.settings import Settings;"
@@ -85,6 +87,7 @@ async def test_uvx_from_the_source_tree_serves_over_stdio(tmp_path: Path) -> Non
         assert hits[0]["heading"] == "Storage"
 
 
+@pytest.mark.processes
 def test_mcp_json_left_unfilled_fails_at_start_naming_the_setting(tmp_path: Path) -> None:
     env = json.loads((REPO / "mcp.json").read_text())["mcpServers"]["milvus-docs"]["env"]
     done = subprocess.run(

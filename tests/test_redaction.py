@@ -15,7 +15,7 @@ import pytest
 from tests.dashscope_stub import run_stub
 from tests.mcp_stdio import stdio_session
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 KEY = "sk-test-redaction-0123456789abcdef"
 QUESTION = "How is data stored in milvus?"
 FAQ_FILE = "milvus_docs/en/faq/product_faq.md"

@@ -26,6 +26,7 @@ from tests.conftest import REPO, START_S, server_env, until
 from tests.conftest import http_server as serve_http
 from tests.milvus_lite_server import free_port
 
+pytestmark = pytest.mark.processes
 TOKEN = "tok-" + "0123456789abcdef" * 2
 INITIALIZE = json.dumps(
     {

@@ -546,6 +546,7 @@ engine.release()
 """
 
 
+@pytest.mark.processes
 def test_processes_coming_and_going_never_make_two_engines(tmp_path: Path) -> None:
     """Waves of short-lived processes, started a little apart, so that engines keep exiting (the last lease gone)
     while new processes arrive: at most one engine on the file at any moment, and none at the end."""

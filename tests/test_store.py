@@ -62,6 +62,7 @@ async def test_round_trip_and_reopen(tmp_path: Path) -> None:
     reopened.close()
 
 
+@pytest.mark.processes
 async def test_a_plain_client_holding_the_file_is_refused_and_our_processes_share_it(tmp_path: Path) -> None:
     """A plain milvus-lite client (another program) owns its engine: ours refuses the file, clearly. Once it is gone,
     a second process of ours shares the file with this one."""

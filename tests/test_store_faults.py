@@ -254,6 +254,7 @@ connection.close()
 """
 
 
+@pytest.mark.processes
 def test_processes_writing_the_same_ids_at_once_store_each_once(tmp_path: Path) -> None:
     """Milvus Lite applies an upsert as a delete and an insert: two processes upserting the same ids at the same
     moment (two ingests of one folder) left both rows of many ids. Writes to a Lite file take turns."""
