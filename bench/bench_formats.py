@@ -22,7 +22,16 @@ With --manuals (`make .cache/manuals.installed` fetches them): for the R manuals
 running header or footer survives in the text (aim: none) and the chunks of navigation only (tables of contents,
 indexes; aim: none), and for the Python 3.11 HTML docs the chunks of navigation only (tests/manuals.py measures).
 
-Needs pandoc and LibreOffice (`make .cache/doc-tools.installed`).
+With `--new` it measures the formats added since instead, beside Markdown: the FAQ as a spreadsheet and a CSV
+(a row per question: Question | Answer), as EPUB (pandoc), notebooks (a Markdown cell per section), e-mails (Python's email
+package, the Markdown as the text part), and as scanned pages (the PDF rendered at 300 dpi by pdftoppm, wrapped by
+img2pdf, read back through OCR) next to its text-layer PDF. A table hit is right when its rows hold the gold
+question; a PDF or scan hit when it lies on a page of the gold section in the text-layer PDF (so both are scored
+alike). It also prints OCR pages/s and the memory peak of each reader on its largest file (in a fresh process).
+
+    nice -n 19 .venv/bin/python bench/bench_formats.py --new
+
+Needs pandoc, LibreOffice, poppler, img2pdf and Tesseract (`make .cache/doc-tools.installed`).
 """
 
 from __future__ import annotations
@@ -160,6 +169,7 @@ def main() -> None:
     parser.add_argument("--manuals", action="store_true", help="only the figures on Debian's manuals")
     parser.add_argument("--hostile", action="store_true", help="only each reader's time and memory on hostile files")
     parser.add_argument("--read-one", type=Path, help=argparse.SUPPRESS)  # a child of --hostile: one file
+    parser.add_argument("--new", action="store_true", help="the formats added since: tables, EPUB, notebooks, e-mail, scans")
     args = parser.parse_args()
     if args.read_one:
         read_one(args.read_one)
@@ -171,6 +181,9 @@ def main() -> None:
         print_hostile()
         return
     items = [json.loads(line) for line in (args.shared / "eval" / "eval_dev.jsonl").open() if line.strip()]
+    if args.new:
+        main_new(args, items)
+        return
     modes = args.modes.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -314,6 +327,155 @@ def print_hostile() -> None:
             size = f"{path.stat().st_size / 2**10:,.0f} KB"
             figures = f"{got['seconds']:>8.2f} {got['peak_mb']:>8.0f} {got['grew_mb']:>9.0f}"
             print(f"{name:<28} {size:>9} {figures}  {got['outcome'][:90]}")
+
+
+# --- the formats added since: tables, EPUB, notebooks, e-mail, scans ----------------------------------------
+
+NEW_FORMATS = ("md", "csv", "xlsx", "epub", "ipynb", "eml", "pdf", "scan")
+
+
+def convert_new(markdown: list[Path], out: Path) -> dict[str, float]:
+    """Each Markdown file as every new format, in out/<format>/<its path>; seconds per format."""
+    import csv as csv_module
+    from email.message import EmailMessage
+
+    import xlsxwriter
+
+    from tools.readers.build import one_line
+    from tools.readers.markdown import parse_markdown
+
+    seconds: dict[str, float] = {}
+    convert(markdown, out)  # md, html, docx, pdf, rst: the PDF is the scan's source
+    for fmt in NEW_FORMATS[1:]:
+        started = time.perf_counter()
+        for source in markdown:
+            rel = source.relative_to(out / "src")
+            target = out / fmt / rel.with_suffix("." + fmt)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            text = source.read_text(encoding="utf-8")
+            doc = parse_markdown(text)
+            rows = [("Question", "Answer")] + [
+                (s.headings[-1], one_line(doc.text[s.body_start : s.end])) for s in doc.sections if s.headings
+            ]
+            if fmt == "csv":
+                with target.open("w", newline="", encoding="utf-8") as sink:
+                    csv_module.writer(sink).writerows(rows)
+            elif fmt == "xlsx":
+                book = xlsxwriter.Workbook(target)
+                sheet = book.add_worksheet("FAQ")
+                for r, row in enumerate(rows):
+                    sheet.write_row(r, 0, row)
+                book.close()
+            elif fmt == "epub":
+                run("pandoc", "-f", "markdown", "-s", source, "-o", target)
+            elif fmt == "ipynb":  # pandoc's ipynb writer fails on some FAQ pages (exit 99): a cell per section
+                cells = [{"cell_type": "markdown", "metadata": {}, "source": doc.text[s.start : s.end]} for s in doc.sections]
+                target.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+            elif fmt == "eml":
+                message = EmailMessage()
+                message["Subject"], message["From"] = doc.title or rel.stem, "docs@example.org"
+                message.set_content(text)
+                target.write_bytes(message.as_bytes())
+            elif fmt == "scan":
+                images = out / "scan-images" / rel.stem
+                images.mkdir(parents=True, exist_ok=True)
+                run("pdftoppm", "-r", "300", "-gray", "-png", out / "pdf" / rel.with_suffix(".pdf"), images / "page")
+                run("img2pdf", *sorted(images.glob("page-*.png")), "-o", target.with_suffix(".pdf"))
+                target.unlink(missing_ok=True)
+        seconds[fmt] = time.perf_counter() - started
+    return seconds
+
+
+def gold_pages(folder: Path) -> dict[tuple[str, str], set[int]]:
+    """(file stem, heading) → the pages its section's chunks lie on in the text-layer PDF."""
+    pages: dict[tuple[str, str], set[int]] = {}
+    for path in folder.rglob("*.pdf"):
+        reader = reader_for(path)
+        assert reader is not None
+        for chunk in chunk_document(reader.read(path.read_bytes(), 10_000)):
+            for heading in chunk.headings:
+                pages.setdefault((path.stem, rendered(heading)), set()).update(range(chunk.page_start, chunk.page_end + 1))
+    return pages
+
+
+def new_hit(fmt: str, hit: SearchHit, gold: dict[str, str], pages: dict[tuple[str, str], set[int]]) -> bool:
+    stem = gold["file"].rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    if hit.source.rsplit("/", 1)[-1].rsplit(".", 1)[0] != stem:
+        return False
+    heading = rendered(gold["heading"])
+    if fmt in ("csv", "xlsx"):
+        return any(line.startswith(f"Question: {heading} |") for line in rendered(hit.text).splitlines())
+    if fmt in ("pdf", "scan"):
+        return bool(pages.get((stem, heading), set()) & set(range(hit.page_start, hit.page_end + 1)))
+    return any(rendered(h) == heading for h in hit.headings) or any(
+        rendered(line.lstrip("# ").strip()) == heading for line in hit.text.splitlines() if line.startswith("#")
+    )
+
+
+async def evaluate_new(
+    fmt: str, folder: Path, items: list[dict[str, Any]], db: Path, pages: dict[tuple[str, str], set[int]]
+) -> dict[str, Any]:
+    services = Services(store=Store(str(db)), embedder=Settings().embedder(), roots=[folder])
+    await services.embedder.warm_up()
+    started = time.perf_counter()
+    ingested = await ingest_documents(services, ["."])
+    ingest_s = time.perf_counter() - started
+    ranked = [await search(services, item["question"], "hybrid") for item in items]
+    row: dict[str, Any] = {"format": fmt, "files": ingested.files, "chunks": ingested.chunks_added, "ingest_s": ingest_s}
+    row["skipped"] = [f"{s.path}: {s.reason}" for s in ingested.skipped]
+    for k in (1, 3, 5):
+        row[f"R@{k}"] = sum(
+            sum(any(new_hit(fmt, h, g, pages) for h in hits[:k]) for g in item["relevant"]) / len(item["relevant"])
+            for item, hits in zip(items, ranked, strict=True)
+        ) / len(items)
+    services.store.close()
+    return row
+
+
+def memory_peak(path: Path) -> float:
+    """MB the reader's process grows by while it reads and chunks `path` (peak RSS after minus before)."""
+    code = (
+        "import resource, sys; from pathlib import Path; from tools.readers import reader_for; "
+        "from tools.chunking import chunk_document; p = Path(sys.argv[1]); r = reader_for(p); data = p.read_bytes(); "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; chunk_document(r.read(data, 10_000)); "
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip())
+
+
+def main_new(args: argparse.Namespace, items: list[dict[str, Any]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        with tarfile.open(args.shared / "corpus" / CORPORA[args.corpus]) as tar:
+            tar.extractall(work / "src", filter="data")
+        markdown = sorted((work / "src").rglob("*.md"))
+        conversion = convert_new(markdown, work)
+        pages = gold_pages(work / "pdf")
+        scan_pages = pdf_pages(work / "scan")
+        rows = []
+        for fmt in NEW_FORMATS:
+            started = time.perf_counter()
+            row = asyncio.run(evaluate_new(fmt, work / fmt, items, work / f"{fmt}.db", pages))
+            files = sorted((p for p in (work / fmt).rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+            row["largest"] = f"{files[-1].name} ({files[-1].stat().st_size / 1024:.0f} KB)"
+            row["memory_mb"] = memory_peak(files[-1])
+            row["wall_s"] = time.perf_counter() - started
+            rows.append(row)
+        print(f"{len(items)} questions; {len(markdown)} FAQ files; scanned: {scan_pages} pages")
+        print("conversion: " + ", ".join(f"{fmt} {s:.1f} s" for fmt, s in conversion.items()))
+        print(f"\n{'format':<7} {'R@1':>6} {'R@3':>6} {'ΔR@3':>6} {'R@5':>6} {'chunks':>7} {'ingest s':>9}  peak MB")
+        base = rows[0]["R@3"]
+        for r in rows:
+            delta = r["R@3"] - base
+            print(f"{r['format']:<7} {r['R@1']:>6.3f} {r['R@3']:>6.3f} {delta:>+6.3f} {r['R@5']:>6.3f} {r['chunks']:>7} "
+                  f"{r['ingest_s']:>9.1f}  {r['memory_mb']:.1f} ({r['largest']})")  # fmt: skip
+            for skipped in r["skipped"]:
+                print(f"   skipped {skipped}")
+        scan = next(r for r in rows if r["format"] == "scan")
+        print(f"OCR (ingest of the scanned PDFs, embedding included): {scan_pages / scan['ingest_s']:.2f} pages/s")
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ INSTRUCTIONS = f"""Search and answer questions over documents stored in Milvus.
 - get_document_outline maps one document: its heading tree with each section's chunk ids and pages.
 - answer_with_qwen answers a question with Qwen from the passages it finds, citing them as [1], [2].
 - research_with_qwen researches a question that needs several searches (sub-questions, rounds) and writes a cited report.
-- ingest_documents adds files ({FILE_TYPES}); ingest_text stores a text you give it under a name.
+- ingest_documents adds files ({FILE_TYPES}); ingest_url fetches web pages; ingest_text stores a text you give it.
 - describe_collection says what is stored (sources, languages) and lists the collections.
 Write search queries in the documents' language (describe_collection reports it)."""
 
@@ -389,7 +389,7 @@ def create_server(settings: Settings, services: Services | None = None) -> MCPSe
 
 
 def _register_writers(mcp: DocsServer, services: Services) -> None:
-    """ingest_documents, ingest_text, delete_documents and drop_collection (left out when READ_ONLY)."""
+    """ingest_documents, ingest_url, ingest_text, delete_documents and drop_collection (left out when READ_ONLY)."""
     writes = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
     deletes = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)
 
@@ -441,6 +441,24 @@ def _register_writers(mcp: DocsServer, services: Services) -> None:
         Markdown headings. Storing the same text under the same name again changes nothing."""
         stored = ingest.ingest_text(services, text, source, title=title, collection=collection, metadata=metadata)
         result = await _answer(stored)
+        await mcp.after_write(ctx, bool(result.chunks_added or result.chunks_removed))
+        return _reply(result)
+
+    @mcp.tool(
+        title="Ingest web pages",
+        description="Fetch web pages by URL (http, https) and load them into Milvus like files, each stored under its "
+        "URL; the page's content type picks the reader (HTML, PDF, the other file types). A page that did not change "
+        "changes nothing. Pages on private, loopback or link-local addresses are refused unless URL_ALLOW_PRIVATE. "
+        "The result says what was skipped and why.",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True),
+    )
+    async def ingest_url(
+        urls: Annotated[list[str], Field(description="Page URLs, such as https://milvus.io/docs/overview.md")],
+        ctx: Context,
+        collection: Collection = None,
+    ) -> Annotated[CallToolResult, ingest.IngestResult]:
+        result = await _answer(ingest.ingest_url(services, urls, collection=collection, progress=_progress(ctx)))
+        await client_log.after_ingest(ctx, result)
         await mcp.after_write(ctx, bool(result.chunks_added or result.chunks_removed))
         return _reply(result)
 

@@ -2,6 +2,7 @@
 
     milvus-qwen ingest docs/ --prune
     milvus-qwen ingest-text notes/today.md today.md
+    milvus-qwen ingest-url https://milvus.io/docs/overview.md
     milvus-qwen search "How is data stored in milvus?" -k 5
     milvus-qwen ask "How is data stored in milvus?" --think --budget 512 --source "en/faq/*.md"
     milvus-qwen research "Which index uses less memory, IVF_PQ or HNSW?" --rounds 2 --collections "*"
@@ -54,6 +55,7 @@ stderr = Console(stderr=True, soft_wrap=True)  # progress and errors, so that st
 COMMANDS = {
     "ingest_documents": f"{PROG} ingest PATH",
     "ingest_text": f"{PROG} ingest-text NAME",
+    "ingest_url": f"{PROG} ingest-url URL",
     "search_milvus_docs": f"{PROG} search QUERY",
     "answer_with_qwen": f"{PROG} ask QUESTION",
     "research_with_qwen": f"{PROG} research QUESTION",
@@ -107,6 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", default="-", help="the file to read the text from (default: stdin)")
     p.add_argument("--title", help="its title (default: its first # heading)")
     p.add_argument("--metadata", metavar="JSON", help='its metadata as a JSON object, e.g. \'{"author": "Ada"}\'')
+    p = command("ingest-url", "fetch web pages and ingest them, each under its URL")
+    p.add_argument("urls", nargs="+", metavar="URL")
     p = command("search", "search the documents", filtered=True)
     p.add_argument("query")
     p.add_argument(
@@ -278,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
-WRITERS = ("ingest", "ingest-text", "delete", "drop", "watch")
+WRITERS = ("ingest", "ingest-text", "ingest-url", "delete", "drop", "watch")
 
 
 def _watch(services: Services, debounce_ms: int) -> None:
@@ -322,6 +326,7 @@ async def _run(args: argparse.Namespace, services: Services) -> None:
     calls: dict[str, Callable[[argparse.Namespace, Services], Awaitable[BaseModel]]] = {
         "ingest": _ingest,
         "ingest-text": _ingest_text,
+        "ingest-url": _ingest_url,
         "search": _search,
         "ask": _ask,
         "research": _research,
@@ -369,6 +374,10 @@ async def _ingest_text(args: argparse.Namespace, services: Services) -> ingest.I
     except json.JSONDecodeError as exc:
         raise UserError(f"--metadata is not valid JSON: {exc}") from None
     return await ingest.ingest_text(services, text, args.name, title=args.title, collection=_collection(args), metadata=meta)
+
+
+async def _ingest_url(args: argparse.Namespace, services: Services) -> ingest.IngestResult:
+    return await ingest.ingest_url(services, args.urls, collection=_collection(args))
 
 
 async def _search(args: argparse.Namespace, services: Services) -> search.SearchResponse:
@@ -619,6 +628,7 @@ def _show_drop(result: BaseModel, args: argparse.Namespace) -> None:
 SHOW: dict[str, Callable[[BaseModel, argparse.Namespace], None]] = {
     "ingest": _show_ingest,
     "ingest-text": _show_ingest,
+    "ingest-url": _show_ingest,
     "search": _show_search,
     "ask": _show_ask,
     "research": _show_research,

@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     max_pages: Annotated[int, DOCUMENTS] = Field(
         defaults.MAX_PAGES, ge=1, description="PDFs and slide decks with more pages are skipped"
     )
+    url_allow_private: Annotated[bool, DOCUMENTS] = Field(
+        False, description="ingest_url may fetch from loopback, private and link-local addresses (an intranet)"
+    )
+    fetch_timeout: Annotated[float, DOCUMENTS] = Field(
+        defaults.FETCH_TIMEOUT_S, gt=0, description="Seconds ingest_url waits for one web page, redirects included"
+    )
     ocr: Annotated[defaults.OcrMode, DOCUMENTS] = Field(
         defaults.OCR,
         description="auto: scanned PDF pages and images (.png, .jpg, .tiff) are read with Tesseract when it is installed",
@@ -343,6 +349,8 @@ class Settings(BaseSettings):
             min_relevance=self.min_relevance,
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             max_pages=self.max_pages,
+            allow_private_urls=self.url_allow_private,
+            fetch_timeout_s=self.fetch_timeout,
             exclude=list(self.ingest_exclude),
             reranker=self.reranker(),
             rerank_candidates=self.rerank_candidates,

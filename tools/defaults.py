@@ -57,3 +57,4 @@ OCR_LANGUAGES = "eng"  # Tesseract's language packs, joined by "+" (eng+kor+chi_
 
 WATCH = False  # the server keeps INGEST_ROOTS in sync (tools/watch.py)
 WATCH_DEBOUNCE_MS = 500  # changes within this long are ingested together (an editor's save is several events)
+FETCH_TIMEOUT_S = 30.0  # one web page, redirects included: connect, send and the whole body

@@ -10,6 +10,7 @@ which a dry run uses alone. A file that cannot be read now keeps the chunks it h
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import time
@@ -22,7 +23,7 @@ import anyio
 import anyio.from_thread
 from pydantic import Field
 
-from tools import globs
+from tools import globs, web
 from tools.checks import has_control
 from tools.errors import ProgressFn, UserError, first_error
 from tools.ingest_plan import Action, BatchPlan, Item, NewChunk, Planned, plan_batch
@@ -42,6 +43,7 @@ FILES_PER_BATCH = 16
 MAX_SKIPPED_LISTED = 100  # the result lists this many skipped files; `skipped_by_reason` counts them all
 MAX_PLANNED_LISTED = 200  # a dry run lists this many documents; `planned` counts them all
 MAX_TEXT_CHARS = 1_000_000  # ingest_text
+MAX_URLS = 50  # ingest_url: pages fetched one after another, each within FETCH_TIMEOUT
 EXCLUDED = "excluded by"
 
 
@@ -173,6 +175,42 @@ async def ingest_text(
     run = _Run(services, name, [], None)
     await run.index([Item("", source, source, read)])
     return await run.result(started, 1)
+
+
+async def ingest_url(
+    services: Services, urls: list[str], *, collection: str | None = None, progress: ProgressFn | None = None
+) -> IngestResult:
+    """Fetch web pages (http, https) and store each under its URL, read by the reader its content type picks;
+    a page that did not change changes nothing. What cannot be fetched or read is skipped with the reason."""
+    started = time.perf_counter()
+    name = check_collection_name(collection or services.collection)
+    if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u.strip() for u in urls):
+        raise UserError("Give one or more web page URLs, such as https://milvus.io/docs/overview.md")
+    if len(urls) > MAX_URLS:
+        raise UserError(f"{len(urls)} URLs given; at most {MAX_URLS} at a time")
+    skipped: list[SkippedFile] = []
+    items: list[Item] = []
+    for url in dict.fromkeys(u.strip() for u in urls):
+        try:
+            page = await web.fetch(
+                url,
+                max_bytes=services.max_file_bytes,
+                timeout_s=services.fetch_timeout_s,
+                allow_private=services.allow_private_urls,
+                cache=services.pages,
+            )
+        except web.FetchError as exc:
+            skipped.append(SkippedFile(path=url, reason=str(exc)))
+            continue
+        reader = reader_for(Path("page" + page.suffix))
+        if reader is None:
+            skipped.append(SkippedFile(path=url, reason=f"no reader for this content (type or suffix {page.suffix or 'none'})"))
+            continue
+        items.append(Item("", _check_source(url), url, functools.partial(reader.read, page.data, services.max_pages)))
+    run = _Run(services, name, skipped, progress)
+    if items:
+        await run.index(items)
+    return await run.result(started, len(items) + len(skipped))
 
 
 def _check_source(source: str) -> str:

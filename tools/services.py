@@ -11,6 +11,7 @@ from tools.embedders import Embedder
 from tools.llm import LLMConfig
 from tools.rerankers import Reranker
 from tools.store import Store
+from tools.web import PageCache
 
 
 @dataclass
@@ -32,6 +33,10 @@ class Services:
     # answer_with_qwen rewrites a question that is not in the documents' language into a search query in it.
     rewrite_queries: bool = True
     research_max_tokens: int = defaults.RESEARCH_MAX_TOKENS  # research_with_qwen's cap over all its model calls
+    # ingest_url: hosts on loopback, private and link-local addresses are refused unless allowed (tools/web.py)
+    allow_private_urls: bool = False
+    fetch_timeout_s: float = defaults.FETCH_TIMEOUT_S
+    pages: PageCache = field(default_factory=PageCache)  # pages fetched before, for conditional requests
     # Each collection's language shares, and when they were read (tools/search.py document_languages).
     languages: dict[str, tuple[float, dict[str, float]]] = field(default_factory=dict)
 
