@@ -461,6 +461,7 @@ def main_new(args: argparse.Namespace, items: list[dict[str, Any]]) -> None:
             row["largest"] = f"{files[-1].name} ({files[-1].stat().st_size / 1024:.0f} KB)"
             row["memory_mb"] = memory_peak(files[-1])
             row["wall_s"] = time.perf_counter() - started
+            print(json.dumps(row), flush=True)  # as it goes: the whole run takes minutes
             rows.append(row)
         print(f"{len(items)} questions; {len(markdown)} FAQ files; scanned: {scan_pages} pages")
         print("conversion: " + ", ".join(f"{fmt} {s:.1f} s" for fmt, s in conversion.items()))
