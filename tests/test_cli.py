@@ -63,7 +63,7 @@ def test_ingest_search_info_delete_and_errors(docs: Path, tmp_path: Path) -> Non
     assert deleted.returncode == 0 and "removed 8 chunks of 1 sources" in deleted.stdout
 
     no_key = _cli(env, "ask", "How is data stored in milvus?")
-    assert no_key.returncode == 1 and "DASHSCOPE_API_KEY" in no_key.stderr and no_key.stdout == ""
+    assert no_key.returncode == 2 and "DASHSCOPE_API_KEY" in no_key.stderr and no_key.stdout == ""  # a setting missing
     outside = _cli(env, "ingest", str(tmp_path))
     assert outside.returncode == 1 and "outside the folders" in outside.stderr
     no_match = _cli(env, "delete", "nothing-like-this.md")

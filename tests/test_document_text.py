@@ -121,6 +121,9 @@ def test_web_pages_of_navigation_only_are_counted_in_the_ingest(services: Servic
     )
     links = "".join(f'<li><a href="p{n}.html">Chapter {n}</a></li>' for n in range(30))
     (site / "toc.html").write_text(f"<html><body><main><h1>Contents</h1><ul>{links}</ul></main></body></html>")
+    (site / "search.html").write_text(
+        '<html><body><main><h1>Search</h1><p>Results appear below.</p><div id="mkdocs-search-results"></div></main></body></html>'
+    )
     (site / "page.html").write_text(
         "<html><body><main><h1>Guide</h1><p>See <a href='x.html'>the index</a> for more.</p>"
         "<p>Segments are stored on disk and loaded when a query needs them.</p></main></body></html>"
@@ -128,5 +131,5 @@ def test_web_pages_of_navigation_only_are_counted_in_the_ingest(services: Servic
     import anyio
 
     result = anyio.run(lambda: ingest_documents(services, ["site"]))
-    assert result.files == 1 and result.navigation_pages == 2
-    assert "2 page(s) of navigation only (contents, indexes) left out" in result.summary
+    assert result.files == 1 and result.navigation_pages == 3
+    assert "3 page(s) of navigation only (contents, indexes) left out" in result.summary

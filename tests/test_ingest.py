@@ -90,16 +90,16 @@ async def test_bad_files_are_skipped_with_reasons(services: Services, docs: Path
     (bad / "empty.md").write_text("")
     (bad / "big.md").write_text("x" * 2048)
     (bad / "ok.txt").write_text("Plain text is fine.")
-    (bad / "image.png").write_bytes(b"\x89PNG")
+    (bad / "archive.xyz").write_bytes(b"\x89PNG")
     services.max_file_bytes = 1024
-    result = await ingest_documents(services, ["bad", "bad/image.png"])
+    result = await ingest_documents(services, ["bad", "bad/archive.xyz"])
     reasons = {Path(s.path).name: s.reason for s in result.skipped}
     assert reasons["binary.md"] == "binary file, not text"
     assert reasons["empty.md"] == "no text to index"
     assert reasons["big.md"] == "larger than the 1 KB limit (MAX_FILE_MB)"
-    assert reasons["image.png"] == "unsupported file type .png"
+    assert reasons["archive.xyz"] == "unsupported file type .xyz"
     assert result.files == 1 and result.chunks_added == 1
-    assert result.skipped_by_reason["unsupported file type .png"] == 2  # found by the walk, and named
+    assert result.skipped_by_reason["unsupported file type .xyz"] == 2  # found by the walk, and named
     assert result.summary.startswith("1 document(s) in milvus_docs: 1 chunks added") and "Skipped 5 file(s)" in result.summary
 
 
