@@ -90,17 +90,19 @@ async def test_bad_files_are_skipped_with_reasons(services: Services, docs: Path
     (bad / "empty.md").write_text("")
     (bad / "big.md").write_text("x" * 2048)
     (bad / "ok.txt").write_text("Plain text is fine.")
-    (bad / "archive.xyz").write_bytes(b"\x89PNG")
+    (bad / "image.png").write_bytes(b"\x89PNG")
+    (bad / "notes.xyz").write_text("a format nobody reads")
     services.max_file_bytes = 1024
-    result = await ingest_documents(services, ["bad", "bad/archive.xyz"])
+    result = await ingest_documents(services, ["bad", "bad/notes.xyz"])
     reasons = {Path(s.path).name: s.reason for s in result.skipped}
     assert reasons["binary.md"] == "binary file, not text"
     assert reasons["empty.md"] == "no text to index"
     assert reasons["big.md"] == "larger than the 1 KB limit (MAX_FILE_MB)"
-    assert reasons["archive.xyz"] == "unsupported file type .xyz"
+    assert reasons["image.png"] == "not a readable image (damaged, truncated, or not the format its name says)"
+    assert reasons["notes.xyz"] == "unsupported file type .xyz"
     assert result.files == 1 and result.chunks_added == 1
     assert result.skipped_by_reason["unsupported file type .xyz"] == 2  # found by the walk, and named
-    assert result.summary.startswith("1 document(s) in milvus_docs: 1 chunks added") and "Skipped 5 file(s)" in result.summary
+    assert result.summary.startswith("1 document(s) in milvus_docs: 1 chunks added") and "Skipped 6 file(s)" in result.summary
 
 
 async def test_paths_outside_the_roots_are_refused(services: Services, docs: Path, tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ class ImageReader(Reader):
             with Image.open(io.BytesIO(data)) as image:
                 width, height = image.size
                 frames = getattr(image, "n_frames", 1)
-        except Exception as exc:  # Pillow raises UnidentifiedImageError, OSError and others on damaged files
-            raise Unreadable(f"not a readable image ({type(exc).__name__}: {exc})") from None
+        except Exception:  # Pillow raises UnidentifiedImageError, OSError and others; their text names its buffers
+            raise Unreadable("not a readable image (damaged, truncated, or not the format its name says)") from None
         if width * height > MAX_PIXELS:
             raise Unreadable(f"an image of {width}x{height} pixels, over {MAX_PIXELS // 10**6} megapixels")
         if frames > max_pages:
