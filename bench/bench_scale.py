@@ -175,12 +175,13 @@ def percentiles(latencies: list[float]) -> str:
 
 
 def wait_for_index(uri: str, collection: str, timeout_s: float = 1800) -> float:
-    """Seconds until Milvus reports no rows waiting for the vector index."""
+    """Seconds until Milvus reports every row in the vector index (Milvus 2.3 goes on reporting every row as
+    pending long after that, while it re-indexes compacted segments)."""
     from pymilvus import MilvusClient
 
     client, started = MilvusClient(uri=uri), time.perf_counter()
     try:
-        while client.describe_index(collection, "vector").get("pending_index_rows", 0) > 0:
+        while (index := client.describe_index(collection, "vector")).get("indexed_rows", 0) < index.get("total_rows", 0):
             if time.perf_counter() - started > timeout_s:
                 raise TimeoutError(f"the index of {collection} was still building after {timeout_s:g} s")
             time.sleep(1)
@@ -293,22 +294,26 @@ async def search_side_by_side(store: Store, uri: str, name: str, searches: int, 
     like = store_filters.like("source", FILTER_GLOB)
 
     def direct(vector: list[float], expr: str) -> Any:
-        searcher = client if client is not None else store.connection._client
+        searcher = client if client is not None else store.connection.client()  # Lite: the file's one engine
         return searcher.search(
             name, [vector], anns_field="vector", limit=3, filter=expr, output_fields=output,
             search_params=info.index.search_params(3), consistency_level="Session",
         )  # fmt: skip
 
-    for _ in range(searches):
+    async def ours(vector: list[float], glob: str | None) -> None:
+        assert len(await store.search_dense(name, vector, 3, source=glob)) == 3
+
+    async def theirs(vector: list[float], glob: str | None) -> None:
+        await anyio.to_thread.run_sync(direct, vector, like if glob else "")
+
+    for turn in range(searches):
         vector = unit_vectors(rng, 1)[0].tolist()
         for label, glob in (("", None), ("+filter", FILTER_GLOB)):
-            started = time.perf_counter()
-            hits = await store.search_dense(name, vector, 3, source=glob)
-            times["ours" + label].append((time.perf_counter() - started) * 1000)
-            assert len(hits) == 3, hits
-            started = time.perf_counter()
-            await anyio.to_thread.run_sync(direct, vector, like if glob else "")
-            times["direct" + label].append((time.perf_counter() - started) * 1000)
+            pair = (("ours", ours), ("direct", theirs))
+            for path, search in pair if turn % 2 else pair[::-1]:  # who goes first (and warms caches) alternates
+                started = time.perf_counter()
+                await search(vector, glob)
+                times[path + label].append((time.perf_counter() - started) * 1000)
     if client is not None:
         client.close()
     return times
