@@ -199,3 +199,35 @@ async def test_standalone_2_3_refused_index_is_one_clear_error(standalone: str, 
         assert not [r for r in caplog.records if "dense-only" in r.getMessage()]
     finally:
         store.close()
+
+
+async def test_typed_filters_on_milvus_2_3(standalone: str) -> None:
+    """The metadata JSON field, ingest times and every kind of filter part on a Milvus without BM25."""
+    from tools.store.filters import NumberRange, Where, build
+
+    store = Store(standalone)
+    try:
+        info = await store.ensure("filters", "toy", DIM)
+        rows = [
+            _row("a", [1.0, 0.0, 0.0, 0.0], 'Milvus stores data in "object" storage'),
+            _row("b", [0.0, 1.0, 0.0, 0.0], "Bananas are yellow"),
+        ]
+        rows[0].metadata, rows[0].ingested_at, rows[0].lang = {"author": "Zoë", "tags": ["db"], "year": 2021}, 100, "en"
+        rows[1].metadata, rows[1].ingested_at, rows[1].lang = {"author": "Bob", "year": 2024}, 200, "en"
+        await store.upsert("filters", rows)
+        await store.flush("filters")
+        for where, expected in [
+            (Where(metadata={"author": "Zoë"}), ["a"]),
+            (Where(metadata={"tags": "db"}), ["a"]),
+            (Where(metadata={"author": ["Bob", "x"]}), ["b"]),
+            (Where(metadata={"year": NumberRange(min=2022)}), ["b"]),
+            (Where(contains='"OBJECT" storage'), ["a"]),
+            (Where(title="t", lang=["en"]), ["a", "b"]),
+            (Where(after="1970-01-01T00:02:30Z"), ["b"]),
+        ]:
+            flt = build(where, None, info.fields, "filters")
+            hits = await store.search_dense("filters", [1.0, 1.0, 0.0, 0.0], 5, where=flt)
+            assert sorted(h.chunk_id for h in hits) == expected, where
+            assert hits[0].row is not None and hits[0].row.metadata
+    finally:
+        store.close()

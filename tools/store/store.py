@@ -242,7 +242,7 @@ class Store:
         """Chunk counts per document (root, source) of the chunks passing `where`."""
         has_root = "root" in (await self._known(name)).fields
         fields = sorted({"source", *(["root"] if has_root else []), *where.fields})
-        rows = await self.connection.run(self._query_all, name, where.expr, fields)
+        rows = await self.connection.run(self._query_narrowed, name, where.expr, where.exact_expr, fields)
         counts: dict[DocKey, int] = {}
         for row in rows:
             if where.matches(row):
@@ -253,15 +253,24 @@ class Store:
     async def any_match(self, name: str, part: filters.Part) -> bool:
         """Whether any chunk passes one filter part (for saying which part of a filter matched nothing)."""
         fields = list(part.fields) or ["id"]
-        rows = await self.connection.run(self._query_window, name, part.expr, fields)
+        exact = "" if part.check is not None else part.expr
+        rows = await self.connection.run(self._query_window, name, part.expr, exact, fields)
         return any(part.check is None or part.check(row) for row in rows)
 
-    def _query_window(self, client: Any, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _query_window(self, client: Any, name: str, expr: str, exact: str, fields: list[str]) -> list[dict[str, Any]]:
         limit = 1 if not fields or fields == ["id"] else QUERY_WINDOW
-        rows: list[dict[str, Any]] = client.query(
-            name, filter=expr, output_fields=fields, limit=limit, consistency_level=self.consistency
-        )
-        return rows
+
+        def query(expr: str) -> list[dict[str, Any]]:
+            rows: list[dict[str, Any]] = client.query(
+                name, filter=expr, output_fields=fields, limit=limit, consistency_level=self.consistency
+            )
+            return rows
+
+        return _narrowed(query, expr, exact)
+
+    def _query_narrowed(self, client: Any, name: str, expr: str, exact: str, fields: list[str]) -> list[dict[str, Any]]:
+        """Every row matching `expr`, or `exact` (the parts no row check covers) where Milvus refuses its `like`s."""
+        return _narrowed(lambda e: self._query_all(client, name, e, fields), expr, exact)
 
     async def languages(self, name: str) -> Counter[str]:
         """How many chunks are in each language, in a sample of `LANGUAGE_SAMPLE` chunks (ids are hashes, so the
@@ -407,6 +416,24 @@ def _filter(source: str | None, where: filters.Filter | None) -> filters.Filter:
     return filters.Filter(glob.parts + (where.parts if where else ()), where.contains_by if where else None)
 
 
+def _refused_like(exc: Exception) -> bool:
+    """Milvus gave up on a `like`: its regular expression backtracks too far, or (Milvus 2.3) it is not a prefix."""
+    message = getattr(exc, "message", "") or ""
+    return "exceeded predefined bounds" in message or "only prefix pattern match" in message
+
+
+def _narrowed(query: Callable[[str], list[dict[str, Any]]], expr: str, exact: str) -> list[dict[str, Any]]:
+    """`query(expr)`, or `query(exact)` where Milvus refuses a `like` in `expr` (the caller checks every row)."""
+    from pymilvus import MilvusException
+
+    try:
+        return query(expr)
+    except MilvusException as exc:
+        if _refused_like(exc) and expr != exact:
+            return query(exact)
+        raise
+
+
 def _search_or_empty(client: Any, name: str, data: list[Any], *, unfiltered: str, **kwargs: Any) -> Any:
     """client.search, except that BM25 over a collection that never held a row finds nothing
     (Milvus Lite 2.5.1 fails there with "Invalid sparse row: NaN or Inf value"), and that a source `like` whose
@@ -419,7 +446,7 @@ def _search_or_empty(client: Any, name: str, data: list[Any], *, unfiltered: str
     except MilvusException as exc:
         if "Invalid sparse row" in (exc.message or ""):
             return [[]]
-        if "exceeded predefined bounds" in (exc.message or "") and kwargs.get("filter") != unfiltered:
+        if _refused_like(exc) and kwargs.get("filter") != unfiltered:
             return _search_or_empty(client, name, data, unfiltered=unfiltered, **(kwargs | {"filter": unfiltered}))
         raise
 
