@@ -535,7 +535,8 @@ def _show_research(result: BaseModel, args: argparse.Namespace) -> None:
         console.print(f"[dim]  - {escape(question)}[/dim]", highlight=False)
     for number, done in enumerate(result.rounds, start=1):
         console.print(
-            f"[dim]round {number}: {len(done.queries)} queries, {done.found} passages found, {done.new} new, "
+            f"[dim]round {number}: {research.plural(len(done.queries), 'query')}, "
+            f"{research.plural(done.found, 'passage')} found, {done.new} new, "
             f"{done.kept} kept[/dim]",
             highlight=False,
         )
