@@ -362,6 +362,7 @@ async def test_read_only_server_offers_and_runs_research(faq: Services) -> None:
         assert any("wrote the report" in line for line in logged)
 
 
+@pytest.mark.processes  # the one end-to-end run: the real server process, READ_ONLY from its environment
 async def test_research_over_stdio_read_only_with_progress(faq_store: tuple[Path, Path]) -> None:
     root, db = faq_store
     with run_stub(api_key=KEY) as stub:
