@@ -91,15 +91,20 @@ async def test_a_docx_overwritten_with_its_first_half_keeps_its_chunks(services:
 async def test_a_long_ingest_logs_progress_at_a_steady_interval(
     services: Services, docs: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(defaults, "PROGRESS_LOG_S", 0.0)  # every batch counts as a while after the last line
+    monkeypatch.setattr(defaults, "PROGRESS_LOG_S", 0.0)  # every step counts as a while after the last line
     for n in range(40):
         (docs / f"note{n}.md").write_text(f"# Note {n}\n\nThe {n}th note about nothing much.\n")
+    sections = "".join(f"## Part {n}\n\nPart {n} of the long handbook, about segment {n}.\n\n" for n in range(300))
+    (docs / "handbook.md").write_text("# Handbook\n\n" + sections)
     with caplog.at_level(logging.INFO, logger="tools.ingest"):
         result = await ingest_documents(services, ["."], exclude=["milvus_docs/**"])
     lines = [r.getMessage() for r in caplog.records if r.name == "tools.ingest"]
-    assert result.files == 40 and len(lines) == 4  # three batches of 16 files, then the totals
-    assert lines[0].startswith("ingest: 16/40 files, 16 chunks, ") and "chunks/s, about " in lines[0]
-    assert lines[-1].startswith("ingest: done, 40 files, 40 chunks in ")
+    assert result.files == 41 and result.chunks_added == 340
+    # the first batch (the handbook's 300 chunks and 15 notes) is embedded in slices, each followed by a line
+    assert lines[:3] == [line for line in lines[:3] if line.startswith("ingest: 0/41 files, ") and "time left unknown" in line]
+    assert [line.split(", ")[1] for line in lines[:3]] == ["128 chunks", "256 chunks", "315 chunks"]
+    assert any(line.startswith("ingest: 16/41 files, ") and "chunks/s, about " in line for line in lines)
+    assert lines[-1].startswith("ingest: done, 41 files, 340 chunks in ")
 
 
 async def test_the_tool_takes_exclude_and_dry_run_and_its_text_says_would(tmp_path: Path, docs: Path) -> None:

@@ -40,6 +40,7 @@ from tools.store import ChunkRef, ChunkRow, CollectionInfo, DocKey, check_collec
 from tools.store.schema import SOURCE_MAX
 
 FILES_PER_BATCH = 16
+EMBED_SLICE = 128  # new chunks (256 texts with their headings) per embedder call: steady progress in a big batch
 MAX_SKIPPED_LISTED = 100  # the result lists this many skipped files; `skipped_by_reason` counts them all
 MAX_PLANNED_LISTED = 200  # a dry run lists this many documents; `planned` counts them all
 MAX_TEXT_CHARS = 1_000_000  # ingest_text
@@ -271,6 +272,8 @@ class _Run:
         self.info: CollectionInfo | None = None
         self.files = self.added = self.unchanged = self.removed = self.done = self.navigation = 0
         self.planned: list[Planned] = []
+        self.embedded = 0  # chunks embedded so far (written or not yet)
+        self.log = ProgressLog(0)
 
     async def index(self, items: list[Item]) -> None:
         embedder = self.services.embedder
@@ -280,14 +283,14 @@ class _Run:
         if self.info is not None:
             self.info.check_embedder(embedder.name, embedder.dim)
         await self._report(len(items), f"found {len(items)} files")
-        log = ProgressLog(len(items), "would ingest" if self.dry_run else "ingest")
+        self.log = log = ProgressLog(len(items), "would ingest" if self.dry_run else "ingest")
         send, receive = anyio.create_memory_object_stream[_Batch](max_buffer_size=1)
 
         async def write() -> None:
             async with receive:
                 async for batch in receive:
                     await self._write(batch)
-                    log.update(self.done, self.added)
+                    log.update(self.done, max(self.added, self.embedded))
                     await self._report(len(items), f"{self.done}/{len(items)} files, {self.added} chunks added")
 
         with first_error():
@@ -419,22 +422,25 @@ class _Run:
         return stored
 
     async def _embed(self, to_embed: list[NewChunk]) -> list[ChunkRow]:
-        """Vectors for new chunks: their texts and (where the collection keeps them) section headings, in one call;
-        the collection is made here when it does not exist yet."""
+        """Vectors for new chunks: their texts and (where the collection keeps them) section headings, together, in
+        slices of EMBED_SLICE chunks; the collection is made here when it does not exist yet."""
         if not to_embed:
             return []
         embedder = self.services.embedder
         if self.info is None:
             self.info = await self.services.store.ensure(self.name, embedder.name, embedder.dim)
-        texts = [new.text for new in to_embed]
-        if self.info.heading_vectors:
-            texts += [new.heading for new in to_embed]
-        vectors = await embedder.embed_documents(texts)
-        n = len(to_embed)
-        for i, new in enumerate(to_embed):
-            new.row.vector = vectors[i]
+        for at in range(0, len(to_embed), EMBED_SLICE):  # a progress line may come between slices
+            part = to_embed[at : at + EMBED_SLICE]
+            texts = [new.text for new in part]
             if self.info.heading_vectors:
-                new.row.heading_vector = vectors[n + i]
+                texts += [new.heading for new in part]
+            vectors = await embedder.embed_documents(texts)
+            for i, new in enumerate(part):
+                new.row.vector = vectors[i]
+                if self.info.heading_vectors:
+                    new.row.heading_vector = vectors[len(part) + i]
+            self.embedded += len(part)
+            self.log.update(self.done, self.embedded)
         return [new.row for new in to_embed]
 
     async def _carry_vectors(self, rows: list[ChunkRow]) -> list[ChunkRow]:
