@@ -157,6 +157,7 @@ async def test_pages_and_docx_core_properties(tmp_path: Path, services: Services
         await search_milvus_docs(services, "pager alert health probes", top_k=10, where=Where(pages=PageRange(first=4, last=4)))
     ).results
     assert on and all(h.page_start <= 4 <= h.page_end for h in on)
+    assert on[0].metadata["created"][:2] == "20"  # the PDF's document information (LibreOffice writes its dates)
     late = (await search_milvus_docs(services, "installer checksum", top_k=10, where=Where(pages=PageRange(first=5)))).results
     assert late and all(h.page_end >= 5 for h in late)
 

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from tools import metadata
 from tools.readers import ocr
 from tools.readers.base import Document, Reader, Unreadable, check_time, lazy
 from tools.readers.build import DocumentBuilder, one_line
@@ -95,7 +96,7 @@ class PdfReader(Reader):
         if b"%PDF-" not in data[:1024]:
             raise Unreadable("not a readable PDF (no %PDF- header: damaged, or another format)")
         with _LOCK:
-            title, outline, pages = _extract(data, max_pages)
+            title, outline, pages, properties = _extract(data, max_pages)
         _recognise_scanned(data, pages)
         if not any(page.lines for page in pages):
             if any(page.images for page in pages):
@@ -107,7 +108,7 @@ class PdfReader(Reader):
         builder = DocumentBuilder()
         _build(builder, pages, headings, _title(title))
         first = outline[0][1] if outline else next((t for level, t in builder.headings if level == 1), None)
-        return builder.build(_title(title) or first, navigation)
+        return builder.build(_title(title) or first, navigation, metadata=properties)
 
 
 READER = PdfReader()
@@ -154,8 +155,29 @@ def _render(data: bytes, indexes: list[int]) -> list[bytes]:
 # --- PDFium, under the lock -------------------------------------------------------------------------------
 
 
-def _extract(data: bytes, max_pages: int) -> tuple[str, list[tuple[int, str, int]], list[_Page]]:
-    """(metadata title, outline as (level, title, page index), each page's lines)."""
+_PDF_DATE = re.compile(r"^D:(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?")
+
+
+def _properties(info: dict[str, str]) -> dict[str, Any]:
+    """The document information dictionary's author, subject, keywords (a list) and dates (ISO), where set."""
+    raw: dict[str, Any] = {}
+    for key, name in (("Author", "author"), ("Subject", "subject")):
+        if info.get(key, "").strip():
+            raw[name] = " ".join(info[key].split())
+    if info.get("Keywords", "").strip():
+        raw["keywords"] = [word.strip() for word in re.split(r"[,;]", info["Keywords"]) if word.strip()]
+    for key, name in (("CreationDate", "created"), ("ModDate", "modified")):
+        match = _PDF_DATE.match(info.get(key, ""))
+        if match:
+            year, month, day, hour, minute, second = (
+                part or default for part, default in zip(match.groups(), ("", "01", "01", "00", "00", "00"), strict=True)
+            )
+            raw[name] = f"{year}-{month}-{day}T{hour}:{minute}:{second}"
+    return metadata.clean(raw)
+
+
+def _extract(data: bytes, max_pages: int) -> tuple[str, list[tuple[int, str, int]], list[_Page], dict[str, Any]]:
+    """(metadata title, outline as (level, title, page index), each page's lines, the document's properties)."""
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -165,8 +187,9 @@ def _extract(data: bytes, max_pages: int) -> tuple[str, list[tuple[int, str, int
         if count > max_pages:
             raise Unreadable(f"more than {max_pages} pages (MAX_PAGES)")
         title = pdf.get_metadata_value("Title") or ""
+        properties = _properties(pdf.get_metadata_dict(skip_empty=True))
         outline = _outline(pdf, count)
-        return title, outline, [_page(pdf, index) for index in range(count)]
+        return title, outline, [_page(pdf, index) for index in range(count)], properties
     except pdfium.PdfiumError as exc:
         raise Unreadable(f"not a readable PDF (damaged: {exc})") from None
     finally:
