@@ -51,6 +51,7 @@ def words(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
 
+@pytest.mark.slow  # Tesseract reads 300 dpi pages: a few seconds each on 2 cores
 def test_a_scanned_pdf_is_recognised_and_keeps_its_pages(scans: Scans) -> None:
     text_layer = chunk_document(read(scans.made.manual_pdf))
     doc = read(scans.pdf)
@@ -64,6 +65,7 @@ def test_a_scanned_pdf_is_recognised_and_keeps_its_pages(scans: Scans) -> None:
     assert {c.page_start for c in chunks} == {1, 2}
 
 
+@pytest.mark.slow  # Tesseract reads 300 dpi pages: a few seconds each on 2 cores
 def test_images_are_recognised_page_by_page(scans: Scans, tmp_path: Path) -> None:
     from PIL import Image
 
