@@ -433,11 +433,13 @@ async def evaluate_new(
 
 
 def memory_peak(path: Path) -> float:
-    """MB the reader's process grows by while it reads and chunks `path` (peak RSS after minus before)."""
+    """MB the reader's process grows by while it reads and chunks `path`, its library loaded on first use included
+    (peak RSS after, minus RSS before; Linux)."""
     code = (
         "import resource, sys; from pathlib import Path; from tools.readers import reader_for; "
         "from tools.chunking import chunk_document; p = Path(sys.argv[1]); r = reader_for(p); data = p.read_bytes(); "
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; chunk_document(r.read(data, 10_000)); "
+        "before = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize() // 1024; "
+        "chunk_document(r.read(data, 10_000)); "
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)"
     )
     done = subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, capture_output=True, text=True, check=True)
