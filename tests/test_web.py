@@ -4,6 +4,7 @@ page over the size limit."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from typing import ClassVar
 
 import pytest
 
-from tests.conftest import memory_session, payload, server_env
+from tests.conftest import memory_session, payload, run_cli, server_env
 from tools.ingest import ingest_url
 from tools.search import search_milvus_docs
 from tools.services import Services
@@ -142,3 +143,12 @@ async def test_over_mcp_and_hidden_when_read_only(site: str, tmp_path: Path, doc
         assert found["results"][0]["source"] == f"{site}/moved"  # stored under the URL asked for
     async with memory_session({**env, "READ_ONLY": "true"}) as session:
         assert "ingest_url" not in {t.name for t in (await session.list_tools()).tools}
+
+
+def test_the_cli_ingests_a_url_and_refuses_loopback_by_default(site: str, tmp_path: Path, docs: Path) -> None:
+    env = server_env(tmp_path / "cli.db", docs)
+    refused = run_cli(env, "ingest-url", f"{site}/notes")
+    assert refused.returncode == 0 and "a loopback address: refused" in refused.stdout, refused.stderr
+    stored = run_cli({**env, "URL_ALLOW_PRIVATE": "true"}, "ingest-url", f"{site}/notes", "--json")
+    assert stored.returncode == 0, stored.stderr
+    assert json.loads(stored.stdout)["files"] == 1
