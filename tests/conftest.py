@@ -124,11 +124,17 @@ def load_settings(env: dict[str, str], args: Sequence[str] = ()) -> Any:
 
 
 def run_cli(
-    env: dict[str, str], *args: str, stdin: str | None = None, module: str = "server.cli", timeout: float = 300
+    env: dict[str, str],
+    *args: str,
+    stdin: str | None = None,
+    module: str = "server.cli",
+    timeout: float = 300,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m server.cli ARGS` (or `module`: `server`) with only `env` (plus the safe defaults); its output."""
+    """`python -m server.cli ARGS` (or `module`: `server`) with only `env` (plus the safe defaults), started through
+    `prefix` (nsenter, say); its output."""
     return subprocess.run(
-        [sys.executable, "-m", module, *args],
+        [*prefix, sys.executable, "-m", module, *args],
         cwd=REPO,
         env=process_env(env),
         input=stdin,

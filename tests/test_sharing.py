@@ -30,7 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import FAQ, REPO, payload, process_env, run_cli, stdio_session
 from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
-from tests.engines import engines, no_engine_left, until
+from tests.engines import Namespace, engines, no_engine_left, until
 from tests.milvus_lite_server import free_port, wait_for_port
 from tools.store import Store
 from tools.store.lite_engine import LiteFiles
@@ -93,8 +93,8 @@ def _base_env() -> dict[str, str]:
     return process_env({"COLUMNS": "200"})
 
 
-def _cli(env: dict[str, str], *args: str, ok: bool = True, timeout: float = 120) -> str:
-    done = run_cli({"COLUMNS": "200", **env}, *args, timeout=timeout)
+def _cli(env: dict[str, str], *args: str, ok: bool = True, timeout: float = 120, prefix: tuple[str, ...] = ()) -> str:
+    done = run_cli({"COLUMNS": "200", **env}, *args, timeout=timeout, prefix=prefix)
     assert (done.returncode == 0) == ok, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -140,10 +140,10 @@ class ServerGone(Exception):
 class Server:
     """`python -m server` over stdio, driven line by line from one thread, so that a test can kill it at any moment."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, prefix: tuple[str, ...] = ()) -> None:
         self.log = log
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "server"],
+            [*prefix, sys.executable, "-m", "server"],
             cwd=REPO,
             env={**_base_env(), **env},
             stdin=subprocess.PIPE,
@@ -625,3 +625,51 @@ def test_a_read_only_folder(root: Path, stub: EmbeddingsStub, tmp_path: Path) ->
     assert "missing-ingest-rc=1" in out and "does not exist, and its folder cannot be written" in out, out
     assert sorted(p.name for p in folder.iterdir()) == listed
     no_engine_left(db)
+
+
+@pytest.mark.slow
+def test_two_servers_and_the_cli_share_a_file_with_proc_hidden(
+    root: Path, stub: EmbeddingsStub, tmp_path: Path, clean: Any
+) -> None:
+    """Sharing needs no /proc (as on macOS): in a mount namespace whose /proc is an empty tmpfs, two stdio servers and
+    the CLI share one file, see each other's writes, count each other, and survive the engine's death."""
+    try:
+        space = Namespace("mount -t tmpfs -o size=1m tmpfs /proc")
+    except OSError as exc:
+        pytest.skip(f"cannot hide /proc in a mount namespace here (unshare -m, mount -t tmpfs): {exc}")
+    db = tmp_path / "r.db"
+    env = _env(db, root, stub)
+    prefix = tuple(space.prefix)
+    a = b = None
+    try:
+        assert space.run("ls", "-A", "/proc").stdout == ""  # what every process started in it sees
+        a = Server(env, tmp_path / "a.log", prefix)
+        a.call("ingest_documents", {"paths": [f"{CORPUS}/copy0"]})
+        b = Server(env, tmp_path / "b.log", prefix)
+        query = {"query": "How is data stored in Milvus0?", "source": f"{CORPUS}/copy0/*"}
+        assert b.call("search_milvus_docs", query)["results"]  # B reads what A wrote
+        b.call("ingest_documents", {"paths": [f"{CORPUS}/copy1"]})
+        assert "chunks added" in _cli(env, "ingest", f"{CORPUS}/copy2", prefix=prefix)
+        for copy in (1, 2):  # A reads what B and the CLI wrote
+            assert a.call("search_milvus_docs", {"query": QUESTION, "source": f"{CORPUS}/copy{copy}/*"})["results"]
+        reports = [s.call("describe_collection", {"limit": 1})["engine"] for s in (a, b)]
+        assert reports[0]["pid"] == reports[1]["pid"] and engines(db) == [reports[0]["pid"]]
+        assert [e["started_here"] for e in reports] == [True, False]
+        assert all(e["processes"] == 2 for e in reports)
+        info = _cli(env, "info", prefix=prefix)
+        assert f"Milvus Lite engine pid {reports[0]['pid']}: joined" in info and "processes sharing it: 3" in info, info
+
+        os.kill(reports[0]["pid"], signal.SIGKILL)  # the engine dies: one starts another, the other joins it
+        until(lambda: reports[0]["pid"] not in engines(db), 5, "the engine dies")
+        assert b.call("search_milvus_docs", query)["results"]
+        assert a.call("search_milvus_docs", query)["results"]
+        again = [s.call("describe_collection", {"limit": 1})["engine"] for s in (a, b)]
+        assert again[0]["pid"] == again[1]["pid"] != reports[0]["pid"] and engines(db) == [again[0]["pid"]]
+        assert "Traceback" not in a.logged() + b.logged()
+    finally:
+        for server in (a, b):
+            if server is not None:
+                server.close()
+        space.close()
+    no_engine_left(db)
+    assert _stored(db) == clean(*(f"{CORPUS}/copy{n}" for n in range(3)))

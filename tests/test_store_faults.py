@@ -11,11 +11,8 @@ which.
 
 from __future__ import annotations
 
-import os
 import random
-import select
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -30,10 +27,10 @@ from mcp.client.session import ClientSession
 
 from tests.conftest import REPO, payload, process_env, server_env, stdio_session
 from tests.embeddings_stub import EmbeddingsStub, run_embeddings_stub
-from tests.engines import engines, no_engine_left
+from tests.engines import Namespace, engines, no_engine_left
 from tools.errors import UserError, first_error
 from tools.store import Store
-from tools.store.lite_engine import runtime_dir
+from tools.store.locks import runtime_dir
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-store-faults"
@@ -153,36 +150,6 @@ def _need_capsh(tmp_path: Path) -> None:
         probe.chmod(0o644)
     if done.returncode == 0:
         pytest.skip(f"capsh could not drop root's override of file permissions here: {done.stderr.strip()[:200]}")
-
-
-class Namespace:
-    """A mount namespace held open by a `sleep` (ours), set up by `script`; processes enter it with `prefix`."""
-
-    def __init__(self, script: str) -> None:
-        self.process = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{script} && echo ready && exec sleep 900"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        ready, _, _ = select.select([self.process.stdout], [], [], 30)
-        line = self.process.stdout.readline() if ready else ""  # "ready", or nothing when the script failed
-        if line.strip() != "ready":
-            if self.process.poll() is None:
-                os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-            assert self.process.stderr is not None
-            raise OSError(self.process.stderr.read().strip()[:300] or f"exit code {self.process.returncode}")
-        self.prefix = ["nsenter", "-t", str(self.process.pid), "-m", "--"]
-
-    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.prefix, *argv], capture_output=True, text=True, timeout=60)
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
 from tools.errors import UserError
+from tools.store.client import MilvusClientLike
 
 TEXT_MAX = 65535
 SOURCE_MAX = 4096
@@ -187,7 +188,7 @@ def read_info(name: str, description: dict[str, Any], tuning: DenseIndex = DEFAU
 
 
 def create_schema(
-    client: Any, embedder: str, dim: int, full: bool, dense: DenseIndex = DEFAULT_INDEX
+    client: MilvusClientLike, embedder: str, dim: int, full: bool, dense: DenseIndex = DEFAULT_INDEX
 ) -> tuple[Any, Any, frozenset[str]]:
     """The schema, index parameters and row fields of a new collection; `full` adds BM25 and heading vectors
     (Milvus >= 2.5).

@@ -17,6 +17,7 @@ from tools import language
 from tools.checks import collection_name as check_collection_name
 from tools.errors import UserError
 from tools.store import filters
+from tools.store.client import MilvusClientLike
 from tools.store.connection import Connection
 from tools.store.schema import (
     DEFAULT_INDEX,
@@ -101,7 +102,7 @@ class Store:
             raise UserError(f"Collection {name!r} does not exist in {self.connection.where()}")
         return info
 
-    def _describe(self, client: Any, name: str) -> CollectionInfo | None:
+    def _describe(self, client: MilvusClientLike, name: str) -> CollectionInfo | None:
         if not client.has_collection(name):
             return None
         info = read_info(name, client.describe_collection(name), self.dense_index)
@@ -109,7 +110,7 @@ class Store:
         self._info[name] = info
         return info
 
-    def _ensure_loaded(self, client: Any, name: str) -> None:
+    def _ensure_loaded(self, client: MilvusClientLike, name: str) -> None:
         if name not in self._loaded:
             client.load_collection(name)
             self._loaded.add(name)
@@ -122,7 +123,7 @@ class Store:
         info.check_embedder(embedder, dim)
         return info
 
-    def _create(self, client: Any, name: str, embedder: str, dim: int) -> CollectionInfo:
+    def _create(self, client: MilvusClientLike, name: str, embedder: str, dim: int) -> CollectionInfo:
         """A collection with BM25 and heading vectors; dense-only where the server lacks them (Milvus < 2.5).
         An index the backend does not build is one error naming DENSE_INDEX, and leaves no collection behind."""
         from pymilvus import MilvusException
@@ -203,7 +204,7 @@ class Store:
             found.setdefault(row["source"], []).append(ChunkRef(**{f: row[f] for f in fields}))
         return found
 
-    def _query_all(self, client: Any, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _query_all(self, client: MilvusClientLike, name: str, expr: str, fields: list[str]) -> list[dict[str, Any]]:
         """Every matching row: one query when they fit in Milvus's result window, else an iterator (slower)."""
         level = self.consistency
         rows: list[dict[str, Any]] = client.query(
@@ -257,7 +258,9 @@ class Store:
         rows = await self.connection.run(self._query_window, name, part.expr, exact, fields)
         return any(part.check is None or part.check(row) for row in rows)
 
-    def _query_window(self, client: Any, name: str, expr: str, exact: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _query_window(
+        self, client: MilvusClientLike, name: str, expr: str, exact: str, fields: list[str]
+    ) -> list[dict[str, Any]]:
         limit = 1 if not fields or fields == ["id"] else QUERY_WINDOW
 
         def query(expr: str) -> list[dict[str, Any]]:
@@ -268,7 +271,9 @@ class Store:
 
         return _narrowed(query, expr, exact)
 
-    def _query_narrowed(self, client: Any, name: str, expr: str, exact: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _query_narrowed(
+        self, client: MilvusClientLike, name: str, expr: str, exact: str, fields: list[str]
+    ) -> list[dict[str, Any]]:
         """Every row matching `expr`, or `exact` (the parts no row check covers) where Milvus refuses its `like`s."""
         return _narrowed(lambda e: self._query_all(client, name, e, fields), expr, exact)
 
@@ -434,7 +439,7 @@ def _narrowed(query: Callable[[str], list[dict[str, Any]]], expr: str, exact: st
         raise
 
 
-def _search_or_empty(client: Any, name: str, data: list[Any], *, unfiltered: str, **kwargs: Any) -> Any:
+def _search_or_empty(client: MilvusClientLike, name: str, data: list[Any], *, unfiltered: str, **kwargs: Any) -> Any:
     """client.search, except that BM25 over a collection that never held a row finds nothing
     (Milvus Lite 2.5.1 fails there with "Invalid sparse row: NaN or Inf value"), and that a source `like` whose
     regular expression Milvus gives up on ("exceeded predefined bounds": it backtracks, and some names make even
@@ -451,7 +456,7 @@ def _search_or_empty(client: Any, name: str, data: list[Any], *, unfiltered: str
         raise
 
 
-def _make_collection(client: Any, name: str, schema: Any, index: Any) -> None:
+def _make_collection(client: MilvusClientLike, name: str, schema: Any, index: Any) -> None:
     """Create the collection, then its indexes without waiting on them: the collection is empty, so they are built
     at once, and pymilvus's wait polls each index after a fixed 0.5 s sleep (1.5 s per new collection)."""
     client.create_collection(name, schema=schema, consistency_level="Strong")
