@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     hide_secrets_in_logs(settings, token)
     logging.getLogger("pymilvus").setLevel(logging.ERROR)
     log_settings_source(settings)
-    if services.store.connection.is_lite and not Path(settings.milvus_uri).expanduser().exists():
+    missing = not os.path.exists(Path(settings.milvus_uri).expanduser())  # a path too long is missing, not an error
+    if services.store.connection.is_lite and missing:
         log.warning(
             "MILVUS_URI %s does not exist yet: searches find nothing until an ingest makes it", services.store.connection.where()
         )

@@ -180,6 +180,8 @@ class LiteEngine:
         # The only refusal comes in the instant an exiting engine holds the write lock: wait it out.
         while (slot := locks.take_slot(self._lease_fd)) is None:
             if time.monotonic() > deadline:
+                if self._stock_fd is not None:
+                    locks.unlock(self._stock_fd)
                 raise UserError(f"Could not take a lease on {self.files.lease} in {self.start_timeout_s:g} s")
             time.sleep(POLL_S)
         self._slot = slot
