@@ -665,7 +665,6 @@ def test_two_servers_and_the_cli_share_a_file_with_proc_hidden(
         assert a.call("search_milvus_docs", query)["results"]
         again = [s.call("describe_collection", {"limit": 1})["engine"] for s in (a, b)]
         assert again[0]["pid"] == again[1]["pid"] != reports[0]["pid"] and engines(db) == [again[0]["pid"]]
-        assert "Traceback" not in a.logged() + b.logged()
     finally:
         for server in (a, b):
             if server is not None:
