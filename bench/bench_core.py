@@ -4,11 +4,15 @@
 - search: `search_milvus_docs` over stdio vs the same search called in-process on the same
   Milvus Lite file (targets: p50 <= 25 ms and <= 1.2x direct);
 - ingest: `ingest_documents` throughput vs the raw embedder on exactly the same texts, in the
-  same batches (target >= 0.9x).
+  same batches (target >= 0.9x);
+- memory: per process (the stdio server, the Milvus Lite engine), peak (VmHWM) and steady (VmRSS) resident memory,
+  read from /proc: after the FAQ's ingest, a warm-up and 100 searches (target: server <= 200 MB), and after an ingest
+  of the whole English docs (target: server peak <= 300 MB).
 
     .venv/bin/python bench/bench_core.py                  # FAQ for search, whole English docs for ingest
     .venv/bin/python bench/bench_core.py --quick          # FAQ only
     .venv/bin/python bench/bench_core.py --only init,search --modes dense
+    .venv/bin/python bench/bench_core.py --only memory
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from tools.paths import collect
 from tools.search import search_milvus_docs
 from tools.services import Services
 from tools.store import Store
+from tools.store.lite_engine import LiteFiles
 
 T = TypeVar("T")
 FAQ = REPO / "data" / "milvus_docs" / "en" / "faq"
@@ -188,9 +193,54 @@ async def bench_ingest(root: Path, label: str) -> None:
     print(f"  re-ingest, nothing changed: {again.chunks_added} added, {again_s:.2f} s")
 
 
+def memory_of(pid: int) -> dict[str, int]:
+    """VmHWM, VmRSS, RssAnon and RssFile of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+            fields[name] = int(value.split()[0]) // 1024
+    return fields
+
+
+def server_and_engine(db: Path) -> tuple[int, int]:
+    """The pids of the server that started the file's engine, and of the engine, from the engine's record."""
+    record = json.loads(LiteFiles.of(db.resolve()).record.read_text())
+    return int(record["starter"]), int(record["pid"])
+
+
+async def measure_server(root: Path, paths: list[str], searches: list[str], errlog: TextIO) -> dict[str, dict[str, int]]:
+    """A stdio server ingests `paths`, then answers `searches` (the first 5 warm up); each process's memory then."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "memory.db"
+        env = {"MILVUS_URI": str(db), "INGEST_ROOTS": str(root), "LOG_LEVEL": "WARNING"}
+        params = StdioServerParameters(command=sys.executable, args=["-m", "server"], env=env, cwd=REPO)
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            result = await session.call_tool("ingest_documents", {"paths": paths})
+            assert not result.is_error, result.content
+            for query in searches:
+                result = await session.call_tool("search_milvus_docs", {"query": query})
+                assert not result.is_error, result.content
+            server, engine = server_and_engine(db)
+            return {"server": memory_of(server), "engine": memory_of(engine)}
+
+
+async def bench_memory(queries: list[str], corpus: Path | None, errlog: TextIO) -> None:
+    print("\n[memory] MB per process, from /proc (targets: server <= 200 after searches, <= 300 at an all-pages peak)")
+    print(f"  {'after':<34} {'process':<7} {'peak':>6} {'steady':>6} {'anon':>6} {'file':>6}")
+    runs = [("FAQ ingest + 105 searches", FAQ.parent, [str(FAQ)], queries[:105])]
+    if corpus is not None:
+        runs.append(("whole English docs ingest", corpus, ["."], queries[:5]))
+    for label, root, paths, searches in runs:
+        measured = await measure_server(root, paths, searches, errlog)
+        for name, m in measured.items():
+            print(f"  {label:<34} {name:<7} {m['VmHWM']:>6} {m['VmRSS']:>6} {m['RssAnon']:>6} {m['RssFile']:>6}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="init,search,ingest", help="parts to run, comma-separated")
+    parser.add_argument("--only", default="init,search,ingest,memory", help="parts to run, comma-separated")
     parser.add_argument("--quick", action="store_true", help="ingest the FAQ only, not the whole English docs")
     parser.add_argument("--queries", type=int, default=200, help="search calls per mode and path")
     parser.add_argument("--modes", default="dense,hybrid", help="search modes to time")
@@ -213,6 +263,14 @@ def main() -> None:
                     tar.extractall(tmp, filter="data")
                 root, label = Path(tmp), "whole English docs"
             asyncio.run(bench_ingest(root, label))
+    if "memory" in parts:
+        with tempfile.TemporaryDirectory() as tmp, open(os.devnull, "w") as quiet:
+            corpus = None
+            if not args.quick:
+                with tarfile.open(args.shared / "corpus" / "milvus_docs_en_2.4.tar.gz") as tar:
+                    tar.extractall(tmp, filter="data")
+                corpus = Path(tmp)
+            asyncio.run(bench_memory(queries, corpus, quiet))
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\npeak RSS: this process {own:.0f} MB" + (f", largest server process {children:.0f} MB" if children else ""))

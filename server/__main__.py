@@ -10,12 +10,14 @@ from pathlib import Path
 from server.app import create_server
 from server.auth import check_exposure, load_token, serve_http
 from server.settings import ConfigError, Settings, exit_with
+from tools.memory import limit_arenas
 from tools.redact import RedactingFilter, url_secrets
 
 log = logging.getLogger("server")
 
 
 def main(argv: list[str] | None = None) -> None:
+    limit_arenas()
     try:
         settings = Settings.load(sys.argv[1:] if argv is None else argv)
         services = settings.services()  # settings that cannot work together, such as a provider without its URL
