@@ -16,6 +16,8 @@ from tools.readers import Document, Section
 
 MAX_CHARS = 1000
 OVERLAP = 150
+HEADING_CHARS = 300  # of a heading in each chunk's path: a heading 1 MB long, carried by each of its 1,000 chunks,
+# took 4.7 GB; the heading line itself stays whole in the text
 
 _WORD_START = re.compile(r"\s\S")
 # Text that carries no content on its own: HTML comments and unresolved doc-site includes.
@@ -39,19 +41,21 @@ class Chunk:
 def chunk_document(doc: Document, max_chars: int = MAX_CHARS, overlap: int = OVERLAP) -> list[Chunk]:
     """The document's chunks, in order."""
     chunks: list[Chunk] = []
+    title = doc.title if doc.title is None or len(doc.title) <= HEADING_CHARS else doc.title[:HEADING_CHARS] + "…"
     for section in _merge_empty(doc.text, doc.sections):
+        headings = tuple(h if len(h) <= HEADING_CHARS else h[:HEADING_CHARS] + "…" for h in section.headings)
         for start, end in _split(doc.text, section.start, section.end, max_chars, overlap):
             start, end = _trim(doc.text, start, end)
             if start >= end:
                 continue
             piece = doc.text[start:end]
-            digest = hashlib.sha256("\x1f".join([doc.title or "", *section.headings, piece]).encode()).hexdigest()
+            digest = hashlib.sha256("\x1f".join([title or "", *headings, piece]).encode()).hexdigest()
             first, last = (
                 (bisect.bisect_right(doc.pages, start), bisect.bisect_right(doc.pages, end - 1)) if doc.pages else (0, 0)
             )
             if doc.page_numbers and first:
                 first, last = doc.page_numbers[first - 1], doc.page_numbers[last - 1]
-            chunks.append(Chunk(piece, section.headings, len(chunks), start, end, digest, first, last))
+            chunks.append(Chunk(piece, headings, len(chunks), start, end, digest, first, last))
     return chunks
 
 
