@@ -457,7 +457,7 @@ def _search_or_empty(client: MilvusClientLike, name: str, data: list[Any], *, un
 
 
 def _make_collection(client: MilvusClientLike, name: str, schema: Any, index: Any) -> None:
-    """Create the collection, then its indexes without waiting on them: the collection is empty, so they are built
-    at once, and pymilvus's wait polls each index after a fixed 0.5 s sleep (1.5 s per new collection)."""
-    client.create_collection(name, schema=schema, consistency_level="Strong")
-    client.create_index(name, index, sync=False)
+    """Create the collection with its indexes, waiting for each (pymilvus polls after a fixed 0.5 s sleep: 1.5 s
+    per new collection). Not waiting raced a Lite engine that had just started: its BM25 index failed with
+    "Mmap manager has not been init" and the collection was made dense-only."""
+    client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
