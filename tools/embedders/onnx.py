@@ -16,21 +16,17 @@ _TOKENIZER = Path(__file__).parent.parent / "data" / MINILM / "tokenizer.json"
 class OnnxMiniLM(LocalModel):
     """all-MiniLM-L6-v2, int8 ONNX, mean pooling and L2 normalisation as sentence-transformers does.
 
-    Texts run in length-sorted batches of at most `batch_tokens` padded tokens: texts of similar length go
-    together, so padding costs little, and no run is larger than one text of `max_tokens`, so onnxruntime's
-    memory arena stays as small as one text at a time (unsorted batches of 16 once ran 26 chunks/s at 950 MB
-    against 40 chunks/s at 340 MB one at a time). Measured side by side (bench/bench_onnx_batches.py): 1.12x one
-    at a time at 353 MB against 340 MB, with the same vectors.
-    `batch_tokens = 0` runs one text at a time. No arena at all: a run's buffers go back to malloc, and after
-    loading (whose graph optimisation frees about 60 MB of copies) and after each batch of documents the freed
-    memory goes back to the system, so a server holds what the model needs rather than its high-water mark. The
-    vectors are the same to the bit.
+    One text per run by default. `batch_tokens` > 0 runs length-sorted batches of at most that many padded tokens
+    (texts of similar length together, so padding costs little). Measured side by side (bench/bench_onnx_batches.py,
+    best of 2 rounds): 256 tokens/run, as much memory as one text at a time, was no faster (CPU 47.3 s against
+    46.1 s); 512 tokens/run took 38.5 s of CPU at 450 MB peak RSS against 371 MB. Not faster at equal memory, so
+    not the default.
     """
 
     name = MINILM
     dim = 384
     max_tokens = 256
-    batch_tokens = 256
+    batch_tokens = 0
 
     def _load(self) -> tuple[Any, Any]:
         import onnxruntime
