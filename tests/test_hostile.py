@@ -318,3 +318,24 @@ async def test_a_folder_where_the_engine_socket_goes_is_replaced_or_named(tmp_pa
         (socket / "keep.txt").unlink()
         socket.rmdir()
     no_engine_left(db)
+
+
+def test_large_tables_are_read_within_the_time_budget(tmp_path: Path) -> None:
+    import docx
+
+    from tools.readers.delimited import READER as CSV
+    from tools.readers.docx import READER as DOCX
+
+    made = docx.Document()
+    table = made.add_table(rows=200, cols=3)
+    for i, row in enumerate(table.rows):
+        for j, cell in enumerate(row.cells):
+            cell.text = f"row {i} cell {j}"
+    made.save(tmp_path / "table.docx")
+    word = (tmp_path / "table.docx").read_bytes()
+    html = "<table>" + "".join(f"<tr><td>row {i}</td><td>x</td></tr>" for i in range(200)) + "</table>"
+    csv = "Question,Answer\n" + "".join(f"q{i},a{i}\n" for i in range(200))
+    assert "row 199 cell 2" in DOCX.read(word, 100).text  # within the budget, the whole table is read
+    for reader, data in ((DOCX, word), (HTML, html.encode()), (CSV, csv.encode())):
+        with time_budget(0.0), pytest.raises(Unreadable, match=r"took more than 0 s to read"):  # a costlier one
+            reader.read(data, 100)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from tools import metadata
-from tools.readers.base import Document, Reader, Unreadable, lazy
+from tools.readers.base import Document, Reader, Unreadable, check_time, lazy
 from tools.readers.build import MAX_ELEMENTS, DocumentBuilder, office_package, one_line
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ def _table(table: Any) -> str:
     """A row a line, cells joined by " | "; a nested table goes inline, in brackets."""
     rows = []
     for row in table.iterchildren(W + "tr"):
+        check_time()
         cells = []
         for cell in row.iterchildren(W + "tc"):
             parts = []

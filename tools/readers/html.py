@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tools.readers.base import Document, Reader, Unreadable, decode_text, lazy
+from tools.readers.base import Document, Reader, Unreadable, check_time, decode_text, lazy
 from tools.readers.build import DocumentBuilder, one_line
 
 _DROP = {
@@ -223,6 +223,7 @@ def _table(table: Any) -> str:
     """A row a line, cells joined by " | " (rows of nested tables are not repeated)."""
     rows = []
     for row in table.iter("tr"):
+        check_time()
         if next(row.iterancestors("table")) is not table:
             continue
         cells = [one_line(cell.text_content()) for cell in row if _tag(cell) in ("td", "th")]

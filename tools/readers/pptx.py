@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tools import metadata
-from tools.readers.base import Document, Reader, Unreadable, lazy
+from tools.readers.base import Document, Reader, Unreadable, check_time, lazy
 from tools.readers.build import MAX_ELEMENTS, DocumentBuilder, office_package, one_line
 
 pptx = lazy("pptx")  # loaded on the first PPTX read
@@ -72,7 +72,7 @@ def _shapes(shapes: Any, skip: int | None = None) -> list[str]:
         if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
             out += _shapes(shape.shapes)
         elif getattr(shape, "has_table", False):
-            rows = [" | ".join(one_line(cell.text) for cell in row.cells) for row in shape.table.rows]
+            rows = [_row(row) for row in shape.table.rows]
             out.append("\n".join(row for row in rows if row.strip(" |")))
         elif shape.has_text_frame:
             lines = ["  " * p.level + p.text.replace("\v", "\n").strip() for p in shape.text_frame.paragraphs]
@@ -84,3 +84,8 @@ def _shapes(shapes: Any, skip: int | None = None) -> list[str]:
             if described and described[0].strip():
                 out.append(f"[image: {one_line(described[0])}]")
     return out
+
+
+def _row(row: Any) -> str:
+    check_time()  # a slide's table may be huge: the file's time budget bounds it
+    return " | ".join(one_line(cell.text) for cell in row.cells)

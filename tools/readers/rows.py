@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tools.readers.base import Document, Section, Unreadable
+from tools.readers.base import Document, Section, Unreadable, check_time
 from tools.readers.build import one_line
 
 GROUP_CHARS = 1000  # the chunker's MAX_CHARS: a group of rows is one chunk
@@ -53,6 +53,7 @@ class TableBuilder:
         header: list[str] | None = None
         group_start, group_chars = -1, 0
         for number, row in enumerate(rows, start=1):
+            check_time()
             if number > MAX_ROWS + 1:
                 where = f"sheet {name!r} has" if name else "it has"
                 raise Unreadable(f"{where} more than {MAX_ROWS:,} rows: a data export, not a document to search")
