@@ -13,7 +13,12 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 async def test_answer_with_a_real_local_model(docs: Path, tmp_path: Path, local_llm: str) -> None:
     env = server_env(
-        tmp_path / "local.db", docs, DASHSCOPE_BASE_URL=local_llm, QWEN_MODEL="smollm2", LLM_DIALECT="chat_template_kwargs"
+        tmp_path / "local.db",
+        docs,
+        DASHSCOPE_BASE_URL=local_llm,
+        QWEN_MODEL="smollm2",
+        LLM_DIALECT="chat_template_kwargs",
+        LLM_MAX_TOKENS="128",
     )
     async with memory_session(env) as session:
         await session.call_tool("ingest_documents", {"paths": ["milvus_docs/en/faq"]})
