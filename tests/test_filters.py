@@ -175,22 +175,13 @@ def test_older_collections_refuse_filters_on_fields_they_lack() -> None:
 def test_filter_flags_in_the_cli(tmp_path: Path) -> None:
     import json
     import subprocess
-    import sys
 
-    from tests.conftest import REPO
+    from tests.conftest import run_cli, server_env
 
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MILVUS_URI": str(tmp_path / "cli.db"), "COLUMNS": "200"}
+    env = server_env(tmp_path / "cli.db", HOME=str(tmp_path), COLUMNS="200")
 
     def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "server.cli", *args],
-            cwd=REPO,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_cli(env, *args, stdin=stdin)
 
     for source, (text, metadata) in NOTES.items():
         stored = cli("ingest-text", source, *(["--metadata", json.dumps(metadata)] if metadata else []), stdin=text)

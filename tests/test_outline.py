@@ -142,22 +142,13 @@ async def test_a_heading_that_comes_back_is_a_new_section(services: Services) ->
 def test_outline_from_the_cli(tmp_path: Path) -> None:
     import json
     import subprocess
-    import sys
 
-    from tests.conftest import REPO
+    from tests.conftest import run_cli, server_env
 
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MILVUS_URI": str(tmp_path / "cli.db"), "COLUMNS": "200"}
+    env = server_env(tmp_path / "cli.db", HOME=str(tmp_path), COLUMNS="200")
 
     def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "server.cli", *args],
-            cwd=REPO,
-            env=env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_cli(env, *args, stdin=stdin)
 
     assert cli("ingest-text", "guide.md", stdin="# Guide\n\n## Install\n\nInstall it.\n\n## Use\n\nRun it.\n").returncode == 0
     shown = cli("outline", "guide.md")
