@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import openai
+from typing import TYPE_CHECKING
 
 from tools.errors import UserError
 from tools.redact import redact_url, redact_urls_in
+
+if TYPE_CHECKING:  # imported by the clients that raise its errors (tools/llm.py says why)
+    import openai
 
 MAX_MESSAGE_CHARS = 300  # of the service's own error message
 
@@ -21,6 +23,8 @@ MAX_MESSAGE_CHARS = 300  # of the service's own error message
 @contextmanager
 def service_errors(service: str, url: str, keys: str, timeout_s: float) -> Iterator[None]:
     """Inside it, `openai`'s errors become UserErrors naming `service` (`the reranker`) at `url`, redacted."""
+    import openai
+
     where = f"{service} at {redact_url(url)}"
     try:
         yield

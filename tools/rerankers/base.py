@@ -8,8 +8,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-import openai
-
 from tools.http_errors import service_errors
 
 
@@ -40,6 +38,8 @@ class HttpReranker(Reranker):
     max_retries = 2
 
     def __init__(self, name: str, url: str, api_key: str | None) -> None:
+        import openai  # only where a reranker is set up (tools/llm.py says why)
+
         self.name, self.url = name, url
         base, self._path = url.rsplit("/", 1)
         self._client = openai.AsyncOpenAI(
