@@ -8,6 +8,7 @@ then search it, and report throughput, the server's memory during the ingest, an
 
     nice -n 19 .venv/bin/python bench/bench_scale.py --direct --milvus standalone --sizes 10000,100000
     nice -n 19 .venv/bin/python bench/bench_scale.py --direct --milvus lite --sizes 10000,100000,250000
+    nice -n 19 .venv/bin/python bench/bench_scale.py --direct --milvus standalone --indexes HNSW --sizes 10000,100000,1000000
 
 `--direct` measures the store at scale without a model or files: chunks of real-looking text (the documents of
 make_scale_corpus.py's JSONL, cut at paragraphs to at most 1,000 characters, cycled with new ids and sources
@@ -346,11 +347,9 @@ async def run_direct(args: argparse.Namespace) -> None:
             f"pymilvus called directly, same rows, {WRITE_BATCH} a call, 5,000 rows, no flush: "
             f"upsert {rates['upsert']:.0f} rows/s, insert {rates['insert']:.0f} rows/s"
         )
-        indexes = (
-            [DenseIndex.chosen("HNSW"), DenseIndex.chosen("AUTOINDEX")]
-            if args.milvus == "standalone"
-            else [DenseIndex.chosen("AUTOINDEX")]
-        )
+        backend = ["HNSW", "AUTOINDEX"] if args.milvus == "standalone" else ["AUTOINDEX"]
+        types = args.indexes.split(",") if args.indexes else backend
+        indexes = [DenseIndex.chosen(t) for t in types]  # type: ignore[arg-type]
         print(
             f"  {'index':<10} {'chunks':>8} {'upsert rows/s':>13} {'flush+index s':>13} {'RSS MB':>6}  {'path':<14} {'p50 ms':>7}"
             f" {'p99 ms':>7} {'ratio p50':>9} {'ratio p99':>9}"
@@ -391,6 +390,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--direct", action="store_true", help="the store at scale: random vectors, no files or model")
     parser.add_argument("--sizes", default="10000,100000", help="--direct: chunk counts to grow to and search at")
+    parser.add_argument("--indexes", default="", help="--direct: index types to run, e.g. HNSW (default: all the backend builds)")
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--embedder", choices=["local", "stand-in"], default="local")
     parser.add_argument("--milvus", choices=["lite", "lite-server", "standalone"], default="lite")
