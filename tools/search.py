@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import anyio
+from anyio.abc import TaskGroup
 from pydantic import Field, PrivateAttr
 
 from tools import defaults, globs, language
@@ -173,17 +174,22 @@ async def _hybrid(
 ) -> tuple[list[Hit], float | None]:
     """Candidates from the chunk vectors, heading vectors and BM25, re-scored together (see HEADING_WEIGHT)."""
     store, name, depth = services.store, info.name, max(CANDIDATES, top_k)
-    vector = await services.embedder.embed_query(query)
+    vector: list[float] = []
     lists: dict[str, list[Hit]] = {}
 
     async def collect(kind: str, search: Awaitable[list[Hit]]) -> None:
         lists[kind] = await search
 
+    async def embed_then_search(tg: TaskGroup) -> None:
+        vector.extend(await services.embedder.embed_query(query))
+        for field in info.vector_fields:
+            tg.start_soon(collect, field, store.search_dense(name, vector, depth, field=field, where=flt, rows=False))
+
     with first_error():
         async with anyio.create_task_group() as tg:
-            for field in info.vector_fields:
-                tg.start_soon(collect, field, store.search_dense(name, vector, depth, field=field, where=flt, rows=False))
+            # BM25 needs no vector: it runs while the query is embedded (a remote embedder's round trip is hidden)
             tg.start_soon(collect, "bm25", store.search_bm25(name, query, depth, where=flt, rows=False))
+            tg.start_soon(embed_then_search, tg)
     ids = sorted({h.chunk_id for hits in lists.values() for h in hits})
     if not ids:
         return [], None
