@@ -19,8 +19,8 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from tests.conftest import payload, stdio_session
 from tests.engines import no_engine_left
-from tests.mcp_stdio import payload, stdio_session
 from tools import globs
 from tools.embedders import OnnxMiniLM
 from tools.errors import UserError

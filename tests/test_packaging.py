@@ -14,8 +14,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from server.settings import Settings
-from tests.conftest import REPO
-from tests.mcp_stdio import payload
+from tests.conftest import REPO, payload
 
 NETWORK_VARIABLES = ("SSL_CERT_", "UV_")
 

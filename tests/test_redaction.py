@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import stdio_session
 from tests.dashscope_stub import run_stub
-from tests.mcp_stdio import stdio_session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 KEY = "sk-test-redaction-0123456789abcdef"

@@ -17,8 +17,8 @@ from mcp import Client
 from server.app import create_server
 from server.settings import Settings
 from tests.conftest import FAQ as FAQ_FOLDER
+from tests.conftest import payload, stdio_session
 from tests.dashscope_stub import Stub, research_step, run_stub
-from tests.mcp_stdio import payload, stdio_session
 from tests.rerank_stub import COMPATIBLE, run_rerank_stub
 from tools.embedders import OnnxMiniLM
 from tools.errors import LLMError, UserError
